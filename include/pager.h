@@ -1,0 +1,131 @@
+/*
+ * pager.h - the public API of libpager.
+ *
+ * pager_mmap() and friends take the same arguments, return the same values
+ * and set the same errno as mmap(2), munmap(2), mprotect(2) and madvise(2).
+ * The memory they return is served by a user-space pager: page faults are
+ * caught with userfaultfd and resolved from our own page cache (file
+ * mappings) or with zero pages (anonymous mappings).
+ *
+ * No set-up is needed: the first pager_mmap() creates a default engine,
+ * configured from the environment (PAGER_* variables, see pager(7)).  An
+ * application that wants its own settings creates an engine with
+ * pager_engine_new() and maps through pager_engine_mmap().
+ */
+#ifndef PAGER_H
+#define PAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PAGER_VERSION_MAJOR 0
+#define PAGER_VERSION_MINOR 1
+#define PAGER_VERSION_PATCH 0
+#define PAGER_VERSION_STRING "0.1.0"
+
+/*
+ * mmap-compatible calls on the default engine.
+ *
+ * Served by the pager: MAP_PRIVATE|MAP_ANONYMOUS, and regular-file mappings
+ * (MAP_PRIVATE, or MAP_SHARED read-only).  Left to the kernel (a plain
+ * mmap(2), still unmapped by pager_munmap): MAP_SHARED anonymous memory,
+ * MAP_HUGETLB, MAP_GROWSDOWN and files that are not regular files.
+ * A writable MAP_SHARED file mapping (or mprotect adding PROT_WRITE to one)
+ * fails with ENOTSUP until write-back lands.
+ */
+void *pager_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
+int pager_munmap(void *addr, size_t length);
+int pager_mprotect(void *addr, size_t length, int prot);
+int pager_madvise(void *addr, size_t length, int advice);
+
+/* Log levels for pager_config.log_level and PAGER_LOG. */
+enum pager_log_level {
+	PAGER_LOG_ERROR = 0,
+	PAGER_LOG_WARN = 1,
+	PAGER_LOG_INFO = 2,
+	PAGER_LOG_DEBUG = 3,
+};
+
+/*
+ * Engine configuration.  pager_config_default() fills in the documented
+ * defaults; pager_config_from_env() then applies PAGER_* variables.
+ * Sizes are in bytes and are rounded to whole pages.
+ */
+struct pager_config {
+	size_t fault_around_bytes; /* PAGER_FAULT_AROUND, default 64 KiB */
+	size_t readahead_min_bytes; /* PAGER_READAHEAD_MIN, default 128 KiB */
+	size_t readahead_max_bytes; /* PAGER_READAHEAD_MAX, default 2 MiB; 0 turns readahead off */
+	unsigned handler_threads; /* PAGER_THREADS, default 1 (1..64) */
+	unsigned io_queue_depth; /* PAGER_IO_DEPTH, default 64 (1..4096) */
+	int log_level; /* PAGER_LOG: error|warn|info|debug (or 0..3), default warn */
+};
+
+void pager_config_default(struct pager_config *cfg);
+/*
+ * Apply PAGER_* environment variables to cfg.  Returns 0, or -1 with errno
+ * EINVAL and a message naming the bad setting in err (if err != NULL).
+ */
+int pager_config_from_env(struct pager_config *cfg, char *err, size_t errlen);
+
+struct pager_engine;
+
+/*
+ * Create an engine: opens a userfaultfd (from /dev/userfaultfd, then the
+ * syscall), negotiates features and starts the handler threads.  Returns
+ * NULL with errno set (and a message in err) when userfaultfd is not
+ * available or only serves user-mode faults: ENOSYS, EPERM or EACCES.
+ */
+struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err, size_t errlen);
+/* Unmap everything the engine still maps, stop its threads, free it. */
+void pager_engine_destroy(struct pager_engine *eng);
+
+void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t length, int prot, int flags,
+			int fd, off_t offset);
+int pager_engine_munmap(struct pager_engine *eng, void *addr, size_t length);
+int pager_engine_mprotect(struct pager_engine *eng, void *addr, size_t length, int prot);
+int pager_engine_madvise(struct pager_engine *eng, void *addr, size_t length, int advice);
+
+/*
+ * The default engine: created on first use by pager_mmap(); NULL with
+ * errno set if it cannot be created.  pager_shutdown() destroys it.
+ */
+struct pager_engine *pager_default_engine(void);
+void pager_shutdown(void);
+
+/* Is addr inside a mapping of this engine? */
+int pager_engine_owns(struct pager_engine *eng, const void *addr);
+
+#define PAGER_LAT_BUCKETS 32 /* bucket i counts faults of [2^i, 2^(i+1)) ns */
+
+struct pager_stats {
+	uint64_t faults; /* fault messages handled */
+	uint64_t anon_zero; /* anonymous read faults answered with the zero page */
+	uint64_t anon_write; /* anonymous write faults answered with a zeroed page */
+	uint64_t file_hit; /* file faults served from our page cache */
+	uint64_t file_miss; /* file faults that had to read the file */
+	uint64_t readahead; /* readahead windows started */
+	uint64_t readahead_pages; /* pages read by readahead beyond the faulting one */
+	uint64_t sigbus; /* faults answered with SIGBUS (past EOF, I/O error) */
+	uint64_t pages_installed; /* pages put into mappings (copy and zero) */
+	uint64_t pages_read; /* pages read from files */
+	uint64_t bytes_read; /* bytes read from files */
+	uint64_t lat_hist[PAGER_LAT_BUCKETS]; /* fault latency histogram */
+};
+
+/* Snapshot of the engine's statistics. */
+void pager_engine_stats(struct pager_engine *eng, struct pager_stats *st);
+/* Latency percentile (0..100) from a histogram, in nanoseconds (upper bucket bound). */
+uint64_t pager_stats_percentile(const struct pager_stats *st, double pct);
+/* Human-readable summary. */
+void pager_stats_print(const struct pager_stats *st, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,656 @@
+/*
+ * engine.c - the engine behind libpager: its lifetime, the default engine,
+ * fork, and the mmap-compatible calls (pager_mmap and friends), which check
+ * their arguments the way the kernel does, reserve anonymous memory, register
+ * it with the userfaultfd and record a vma.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "filemap.h"
+#include "log.h"
+#include "mm.h"
+#include "pager.h"
+#include "stats.h"
+
+struct pager_engine {
+	struct pager_config cfg;
+	struct mm mm;
+	struct fault_env env;
+	struct address_space *mappings; /* under mm.lock */
+	struct handler *handlers;
+	unsigned nr_handlers;
+	void *zero;
+	struct pager_stats dead_stats; /* of handlers that were replaced (fork) */
+	struct pager_engine *next; /* all engines, for fork */
+};
+
+static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pager_engine *engines;
+
+/* ---- vma bookkeeping ---- */
+
+static void vma_split_hook(struct vma *v, void *arg)
+{
+	(void)arg;
+	if (v->mapping)
+		v->mapping->nr_vmas++;
+}
+
+static void unlink_mapping(struct pager_engine *eng, struct address_space *as)
+{
+	for (struct address_space **pp = &eng->mappings; *pp; pp = &(*pp)->next) {
+		if (*pp == as) {
+			*pp = as->next;
+			break;
+		}
+	}
+}
+
+static void vma_gone_hook(struct vma *v, void *arg)
+{
+	struct pager_engine *eng = arg;
+	struct address_space *as = v->mapping;
+
+	/* The page cache of a file lives while a mapping of it does. */
+	if (as && --as->nr_vmas == 0) {
+		unlink_mapping(eng, as);
+		mapping_put(as);
+	}
+	vma_free(v);
+}
+
+static const struct vma_hooks engine_vma_hooks = {
+	.split = vma_split_hook,
+	.gone = vma_gone_hook,
+};
+
+/* Caller holds mm.lock for writing. */
+static struct address_space *get_mapping(struct pager_engine *eng, int fd, const struct stat *st)
+{
+	struct address_space *as;
+
+	for (as = eng->mappings; as; as = as->next)
+		if (as->dev == st->st_dev && as->ino == st->st_ino)
+			break;
+	if (!as) {
+		as = mapping_create(fd, st);
+		if (!as)
+			return NULL;
+		as->next = eng->mappings;
+		eng->mappings = as;
+	}
+	as->nr_vmas++;
+	return as;
+}
+
+/* ---- handler threads ---- */
+
+static int start_handlers(struct pager_engine *eng)
+{
+	eng->handlers = calloc(eng->nr_handlers, sizeof(*eng->handlers));
+	if (!eng->handlers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < eng->nr_handlers; i++) {
+		int rc = handler_start(&eng->handlers[i], &eng->env, eng->cfg.io_queue_depth);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void stop_handlers(struct pager_engine *eng)
+{
+	if (!eng->handlers)
+		return;
+	__atomic_store_n(&eng->env.stopping, true, __ATOMIC_RELEASE);
+	eventfd_write(eng->env.wake_fd, 1);
+	for (unsigned i = 0; i < eng->nr_handlers; i++) {
+		handler_join(&eng->handlers[i]);
+		stats_sum(&eng->dead_stats, &eng->handlers[i].stats);
+	}
+	free(eng->handlers);
+	eng->handlers = NULL;
+}
+
+/* ---- fork ---- */
+
+/*
+ * Without UFFD_FEATURE_EVENT_FORK (which needs CAP_SYS_PTRACE) a child's
+ * copies of our ranges are unregistered, and its missing pages would read as
+ * zero.  So the child gets an engine of its own before fork() returns: a new
+ * uffd with the same ranges registered, new rings and threads.  It starts
+ * with the parent's page cache, copied with the rest of its memory.
+ */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&engines_lock);
+	for (struct pager_engine *e = engines; e; e = e->next)
+		pthread_rwlock_wrlock(&e->mm.lock); /* no fault half done */
+}
+
+static void atfork_parent(void)
+{
+	for (struct pager_engine *e = engines; e; e = e->next)
+		pthread_rwlock_unlock(&e->mm.lock);
+	pthread_mutex_unlock(&engines_lock);
+}
+
+static int engine_rebirth(struct pager_engine *eng)
+{
+	char err[256];
+	int rc;
+
+	/* The parent's threads did not come along; their rings are the parent's. */
+	for (unsigned i = 0; i < eng->nr_handlers; i++) {
+		io_exit(&eng->handlers[i].io);
+		stats_sum(&eng->dead_stats, &eng->handlers[i].stats);
+	}
+	free(eng->handlers);
+	eng->handlers = NULL;
+	close(eng->env.wake_fd);
+	eng->env.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&eng->env.req_lock, NULL);
+	uffd_close(&eng->mm.uffd);
+	rc = uffd_open(&eng->mm.uffd, UFFD_FEATURE_POISON, err, sizeof(err));
+	if (rc) {
+		pr_err("after fork: %s", err);
+		return rc;
+	}
+	for (struct address_space *as = eng->mappings; as; as = as->next)
+		filemap_forget_reads(as);
+	for (size_t i = 0; i < eng->mm.nr_vmas; i++) {
+		struct vma *v = eng->mm.vmas[i];
+
+		rc = uffd_register(&eng->mm.uffd, v->start, v->end - v->start,
+				   UFFDIO_REGISTER_MODE_MISSING);
+		if (rc) {
+			pr_err("after fork: cannot register %#lx-%#lx: %s", (unsigned long)v->start,
+			       (unsigned long)v->end, strerror(-rc));
+			return rc;
+		}
+	}
+	return start_handlers(eng);
+}
+
+static void atfork_child(void)
+{
+	/* The locks were taken by a thread that has another id here: start them afresh. */
+	pthread_mutex_init(&engines_lock, NULL);
+	for (struct pager_engine *e = engines; e; e = e->next) {
+		mm_lock_init(&e->mm);
+		if (engine_rebirth(e))
+			pr_err("the child's pager mappings cannot be served; touching a page that was "
+			       "not present at fork will read zeros");
+	}
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* ---- lifetime ---- */
+
+static uint32_t pages_pow2(size_t bytes)
+{
+	uint32_t n = 1;
+
+	while (((size_t)n << 1) <= bytes >> PAGE_SHIFT)
+		n <<= 1;
+	return n;
+}
+
+struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err, size_t errlen)
+{
+	struct pager_engine *eng;
+	char buf[256];
+	int rc;
+
+	if (!err) {
+		err = buf;
+		errlen = sizeof(buf);
+	}
+	err[0] = 0;
+	if (sysconf(_SC_PAGESIZE) != (long)PAGE_SIZE) {
+		snprintf(err, errlen, "page size %ld is not supported (4096 only)",
+			 sysconf(_SC_PAGESIZE));
+		errno = ENOTSUP;
+		return NULL;
+	}
+	eng = calloc(1, sizeof(*eng));
+	if (!eng) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (cfg)
+		eng->cfg = *cfg;
+	else
+		pager_config_default(&eng->cfg);
+	pager_log_level = eng->cfg.log_level;
+	rc = mm_init(&eng->mm);
+	if (rc)
+		goto fail_free;
+	rc = uffd_open(&eng->mm.uffd, UFFD_FEATURE_POISON, err, errlen);
+	if (rc)
+		goto fail_mm;
+	if (!(eng->mm.uffd.features & UFFD_FEATURE_POISON))
+		pr_warn("this kernel has no UFFDIO_POISON (Linux >= 6.6): file mappings are refused");
+	eng->zero = mmap(NULL, ZERO_BUF_PAGES * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	if (eng->zero == MAP_FAILED) {
+		rc = -errno;
+		snprintf(err, errlen, "mmap: %s", strerror(errno));
+		goto fail_uffd;
+	}
+	eng->env.mm = &eng->mm;
+	eng->env.zero = eng->zero;
+	eng->env.fa_pages = pages_pow2(eng->cfg.fault_around_bytes);
+	eng->env.ra_min = (uint32_t)(eng->cfg.readahead_min_bytes >> PAGE_SHIFT);
+	eng->env.ra_max = (uint32_t)(eng->cfg.readahead_max_bytes >> PAGE_SHIFT);
+	if (eng->env.ra_min == 0)
+		eng->env.ra_min = 1;
+	if (eng->env.ra_min > eng->env.ra_max)
+		eng->env.ra_min = eng->env.ra_max;
+	eng->env.nr_handlers = eng->nr_handlers = eng->cfg.handler_threads ? eng->cfg.handler_threads : 1;
+	pthread_mutex_init(&eng->env.req_lock, NULL);
+	eng->env.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (eng->env.wake_fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail_zero;
+	}
+	rc = start_handlers(eng);
+	if (rc) {
+		snprintf(err, errlen, "starting handler threads: %s", strerror(-rc));
+		stop_handlers(eng);
+		goto fail_efd;
+	}
+	pthread_once(&atfork_once, atfork_register);
+	pthread_mutex_lock(&engines_lock);
+	eng->next = engines;
+	engines = eng;
+	pthread_mutex_unlock(&engines_lock);
+	return eng;
+
+fail_efd:
+	close(eng->env.wake_fd);
+fail_zero:
+	munmap(eng->zero, ZERO_BUF_PAGES * PAGE_SIZE);
+fail_uffd:
+	uffd_close(&eng->mm.uffd);
+fail_mm:
+	mm_destroy(&eng->mm);
+fail_free:
+	free(eng);
+	errno = -rc;
+	return NULL;
+}
+
+void pager_engine_destroy(struct pager_engine *eng)
+{
+	if (!eng)
+		return;
+	pthread_mutex_lock(&engines_lock);
+	for (struct pager_engine **pp = &engines; *pp; pp = &(*pp)->next) {
+		if (*pp == eng) {
+			*pp = eng->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&engines_lock);
+	/* Unmap first: a thread still touching these ranges must not hang. */
+	pthread_rwlock_wrlock(&eng->mm.lock);
+	while (eng->mm.nr_vmas) {
+		struct vma *v = eng->mm.vmas[0];
+		uintptr_t start = v->start, end = v->end;
+
+		munmap((void *)start, end - start);
+		mm_unmap_range(&eng->mm, start, end, &engine_vma_hooks, eng);
+	}
+	pthread_rwlock_unlock(&eng->mm.lock);
+	stop_handlers(eng);
+	while (eng->env.reqs) {
+		struct fault_request *r = eng->env.reqs;
+
+		eng->env.reqs = r->next;
+		mapping_put(r->as);
+		free(r);
+	}
+	close(eng->env.wake_fd);
+	uffd_close(&eng->mm.uffd);
+	munmap(eng->zero, ZERO_BUF_PAGES * PAGE_SIZE);
+	mm_destroy(&eng->mm);
+	free(eng);
+}
+
+void pager_engine_stats(struct pager_engine *eng, struct pager_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	stats_sum(st, &eng->dead_stats);
+	pthread_mutex_lock(&engines_lock);
+	for (unsigned i = 0; eng->handlers && i < eng->nr_handlers; i++)
+		stats_sum(st, &eng->handlers[i].stats);
+	pthread_mutex_unlock(&engines_lock);
+}
+
+int pager_engine_owns(struct pager_engine *eng, const void *addr)
+{
+	int owns;
+
+	pthread_rwlock_rdlock(&eng->mm.lock);
+	owns = find_vma(&eng->mm, (uintptr_t)addr) != NULL;
+	pthread_rwlock_unlock(&eng->mm.lock);
+	return owns;
+}
+
+/* ---- the default engine ---- */
+
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pager_engine *default_engine;
+static int default_errno;
+
+struct pager_engine *pager_default_engine(void)
+{
+	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
+	struct pager_config cfg;
+	char err[512];
+
+	if (eng)
+		return eng;
+	pthread_mutex_lock(&default_lock);
+	eng = default_engine;
+	if (!eng && !default_errno) {
+		pager_config_default(&cfg);
+		if (pager_config_from_env(&cfg, err, sizeof(err))) {
+			pr_err("%s", err);
+			default_errno = EINVAL;
+		} else {
+			eng = pager_engine_new(&cfg, err, sizeof(err));
+			if (!eng) {
+				default_errno = errno;
+				pr_err("%s", err);
+			}
+			__atomic_store_n(&default_engine, eng, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&default_lock);
+	if (!eng)
+		errno = default_errno;
+	return eng;
+}
+
+void pager_shutdown(void)
+{
+	pthread_mutex_lock(&default_lock);
+	pager_engine_destroy(default_engine);
+	default_engine = NULL;
+	default_errno = 0;
+	pthread_mutex_unlock(&default_lock);
+}
+
+/* ---- the mmap-compatible calls ---- */
+
+static bool is_shared(int flags)
+{
+	int type = flags & MAP_TYPE;
+
+	return type == MAP_SHARED || type == MAP_SHARED_VALIDATE;
+}
+
+#define FIXED_FLAGS (MAP_FIXED | MAP_FIXED_NOREPLACE)
+/* Flags that would fill our anonymous reservation with zeros before we register it. */
+#define POPULATE_FLAGS (MAP_POPULATE | MAP_LOCKED)
+
+/*
+ * The kernel is the oracle for the arguments of a file mapping: make the
+ * same mapping (anywhere, not populated), take its errno, undo it.
+ */
+static int probe_file_mapping(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = mmap(NULL, len, prot, flags & ~(FIXED_FLAGS | POPULATE_FLAGS | MAP_NONBLOCK), fd, off);
+
+	if (p == MAP_FAILED) {
+		int e = errno;
+		/* A misaligned fixed address is seen before the file's mode. */
+		if ((flags & FIXED_FLAGS) && ((uintptr_t)addr & ~PAGE_MASK) && e != EBADF)
+			e = EINVAL;
+		return -e;
+	}
+	munmap(p, len);
+	if ((flags & FIXED_FLAGS) && ((uintptr_t)addr & ~PAGE_MASK))
+		return -EINVAL;
+	return 0;
+}
+
+static void *fail(int e)
+{
+	errno = e;
+	return MAP_FAILED;
+}
+
+void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int prot, int flags,
+			int fd, off_t off)
+{
+	bool anon = flags & MAP_ANONYMOUS;
+	struct address_space *as = NULL;
+	struct stat st;
+	struct vma *v;
+	void *p;
+	int rc;
+
+	if (!eng)
+		return MAP_FAILED;
+	if (!anon) {
+		rc = probe_file_mapping(addr, len, prot, flags, fd, off);
+		if (rc)
+			return fail(-rc);
+		if (fstat(fd, &st))
+			return MAP_FAILED;
+		if (!S_ISREG(st.st_mode))
+			return mmap(addr, len, prot, flags, fd, off); /* devices: the kernel's */
+		if (is_shared(flags) && (prot & PROT_WRITE))
+			return fail(ENOTSUP); /* until MAP_SHARED write-back lands */
+		if (!(eng->mm.uffd.features & UFFD_FEATURE_POISON))
+			return fail(ENOTSUP);
+		if (((uint64_t)off >> PAGE_SHIFT) + ((len + PAGE_SIZE - 1) >> PAGE_SHIFT) >
+		    FILEMAP_MAX_PAGES)
+			return fail(EOVERFLOW);
+	} else if (is_shared(flags) || (flags & (MAP_HUGETLB | MAP_GROWSDOWN))) {
+		return mmap(addr, len, prot, flags, fd, off); /* not ours to serve */
+	}
+
+	pthread_rwlock_wrlock(&eng->mm.lock);
+	if (anon)
+		p = mmap(addr, len, prot, flags, -1, off);
+	else
+		p = mmap(addr, len, prot,
+			 MAP_PRIVATE | MAP_ANONYMOUS | (flags & (FIXED_FLAGS | MAP_NORESERVE | MAP_32BIT)),
+			 -1, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		goto out_unlock;
+	}
+	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
+	/* MAP_FIXED may have replaced mappings of ours. */
+	rc = mm_unmap_range(&eng->mm, (uintptr_t)p, (uintptr_t)p + len, &engine_vma_hooks, eng);
+	if (rc)
+		goto out_unmap;
+	rc = uffd_register(&eng->mm.uffd, (uintptr_t)p, len, UFFDIO_REGISTER_MODE_MISSING);
+	if (rc)
+		goto out_unmap;
+	if (!anon && !(as = get_mapping(eng, fd, &st))) {
+		rc = -errno;
+		goto out_unmap;
+	}
+	v = vma_alloc((uintptr_t)p, (uintptr_t)p + len, prot, flags, as,
+		      anon ? 0 : (pgoff_t)off >> PAGE_SHIFT);
+	if (!v || vma_insert(&eng->mm, v)) {
+		rc = -ENOMEM;
+		if (v) {
+			vma_gone_hook(v, eng);
+		} else if (as && --as->nr_vmas == 0) {
+			unlink_mapping(eng, as);
+			mapping_put(as);
+		}
+		goto out_unmap;
+	}
+	if (anon)
+		ra_init(&v->ra, 1, eng->env.ra_max);
+	else
+		ra_init(&v->ra, eng->env.ra_min, eng->env.ra_max);
+	pthread_rwlock_unlock(&eng->mm.lock);
+
+	if (!anon && (flags & POPULATE_FLAGS)) {
+		/* Like the kernel's populate: fault in what is inside the file, ignore the rest. */
+		size_t in_file = st.st_size > off ? (size_t)(st.st_size - off) : 0;
+
+		if (in_file > len)
+			in_file = len;
+		in_file = (in_file + PAGE_SIZE - 1) & PAGE_MASK;
+		if (in_file)
+			madvise(p, in_file, MADV_POPULATE_READ);
+		if (flags & MAP_LOCKED)
+			mlock(p, in_file);
+	}
+	return p;
+
+out_unmap:
+	munmap(p, len);
+out_unlock:
+	pthread_rwlock_unlock(&eng->mm.lock);
+	return fail(-rc);
+}
+
+int pager_engine_munmap(struct pager_engine *eng, void *addr, size_t len)
+{
+	uintptr_t start = (uintptr_t)addr;
+	int rc;
+
+	pthread_rwlock_wrlock(&eng->mm.lock);
+	rc = munmap(addr, len);
+	if (rc == 0 && mm_unmap_range(&eng->mm, start, start + ((len + PAGE_SIZE - 1) & PAGE_MASK),
+				      &engine_vma_hooks, eng))
+		pr_err("out of memory splitting a vma at %#lx", (unsigned long)start);
+	pthread_rwlock_unlock(&eng->mm.lock);
+	return rc;
+}
+
+/* The vmas that overlap [start, end), in order: call fn on each. */
+#define for_each_vma_in(mm, start, end, v, i)                                      \
+	for (size_t i = 0; i < (mm)->nr_vmas; i++)                                 \
+		if (((v) = (mm)->vmas[i]), (v)->end > (start) && (v)->start < (end))
+
+int pager_engine_mprotect(struct pager_engine *eng, void *addr, size_t len, int prot)
+{
+	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE_SIZE - 1) & PAGE_MASK);
+	struct vma *v;
+	int rc;
+
+	pthread_rwlock_wrlock(&eng->mm.lock);
+	if (!(start & ~PAGE_MASK) && (prot & PROT_WRITE)) {
+		for_each_vma_in(&eng->mm, start, end, v, i) {
+			if (v->mapping && is_shared(v->flags)) {
+				pthread_rwlock_unlock(&eng->mm.lock);
+				errno = ENOTSUP; /* until MAP_SHARED write-back lands */
+				return -1;
+			}
+		}
+	}
+	rc = mprotect(addr, len, prot);
+	pthread_rwlock_unlock(&eng->mm.lock);
+	return rc;
+}
+
+static void madvise_vma(struct pager_engine *eng, struct vma *v, uintptr_t start, uintptr_t end,
+			int advice)
+{
+	uintptr_t lo = start > v->start ? start : v->start, hi = end < v->end ? end : v->end;
+
+	switch (advice) {
+	case MADV_DONTNEED:
+	case MADV_DONTNEED_LOCKED:
+	case MADV_FREE:
+	case MADV_REMOVE:
+		for (uintptr_t a = lo; a < hi; a += PAGE_SIZE)
+			pte_clear(v, vma_page(v, a));
+		break;
+	case MADV_NORMAL:
+	case MADV_SEQUENTIAL:
+	case MADV_RANDOM:
+		pthread_spin_lock(&v->ra_lock);
+		ra_set_mode(&v->ra, advice == MADV_SEQUENTIAL ? RA_MODE_SEQUENTIAL :
+				    advice == MADV_RANDOM   ? RA_MODE_RANDOM :
+							      RA_MODE_NORMAL);
+		pthread_spin_unlock(&v->ra_lock);
+		break;
+	case MADV_WILLNEED:
+		if (v->mapping) {
+			pgoff_t first = v->pgoff + vma_page(v, lo);
+			pgoff_t last = v->pgoff + vma_page(v, hi - 1) + 1;
+			pgoff_t eof = size_to_pages(__atomic_load_n(&v->mapping->size, __ATOMIC_RELAXED));
+
+			if (last > eof)
+				last = eof;
+			if (first < last)
+				fault_queue_willneed(&eng->env, v->mapping, first, last - first);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+int pager_engine_madvise(struct pager_engine *eng, void *addr, size_t len, int advice)
+{
+	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE_SIZE - 1) & PAGE_MASK);
+	struct vma *v;
+	int rc;
+
+	pthread_rwlock_wrlock(&eng->mm.lock);
+	/* The kernel checks the arguments and zaps pages of our anonymous ranges. */
+	rc = madvise(addr, len, advice);
+	if (rc == 0) {
+		for_each_vma_in(&eng->mm, start, end, v, i)
+			madvise_vma(eng, v, start, end, advice);
+	}
+	pthread_rwlock_unlock(&eng->mm.lock);
+	return rc;
+}
+
+void *pager_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return pager_engine_mmap(pager_default_engine(), addr, len, prot, flags, fd, off);
+}
+
+int pager_munmap(void *addr, size_t len)
+{
+	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
+
+	return eng ? pager_engine_munmap(eng, addr, len) : munmap(addr, len);
+}
+
+int pager_mprotect(void *addr, size_t len, int prot)
+{
+	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
+
+	return eng ? pager_engine_mprotect(eng, addr, len, prot) : mprotect(addr, len, prot);
+}
+
+int pager_madvise(void *addr, size_t len, int advice)
+{
+	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
+
+	return eng ? pager_engine_madvise(eng, addr, len, advice) : madvise(addr, len, advice);
+}

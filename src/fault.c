@@ -1,0 +1,473 @@
+/*
+ * fault.c - handle_mm_fault and the handler threads (see fault.h).
+ *
+ * The path reads like the kernel's: handle_mm_fault finds the vma and
+ * dispatches to do_anonymous_page or do_read_fault; each returns FAULT_DONE
+ * (the page is in, or the access got its SIGBUS) or FAULT_WAIT (a read is in
+ * flight; the fault is parked and tried again when reads complete).
+ */
+#include "fault.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stats.h"
+
+enum fault_result { FAULT_DONE, FAULT_WAIT };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uintptr_t page_addr(const struct vma *v, size_t i)
+{
+	return v->start + (i << PAGE_SHIFT);
+}
+
+/*
+ * Install one run of pages.  `src` NULL means zero pages.  A page that is
+ * already there (-EEXIST: another fault won the race, or the program's own
+ * madvise left our "present" bit stale) is skipped.  Returns false when the
+ * range is gone (unmapped under us) or the client is.
+ */
+static bool install_run(struct handler *h, struct vma *v, size_t first, size_t n, const char *src,
+			bool zeropage)
+{
+	struct mm *mm = h->env->mm;
+	size_t done = 0;
+	int again = 0;
+
+	while (done < n) {
+		uintptr_t dst = page_addr(v, first + done);
+		size_t len = (n - done) << PAGE_SHIFT;
+		long rc;
+
+		if (zeropage)
+			rc = mm->ops->install_zero(mm, dst, len);
+		else
+			rc = mm->ops->install_copy(mm, dst, src ? src + (done << PAGE_SHIFT) : h->env->zero,
+						   len);
+		if (rc > 0) {
+			size_t pages = (size_t)rc >> PAGE_SHIFT;
+
+			for (size_t i = 0; i < pages; i++)
+				pte_set_present(v, first + done + i);
+			stat_add(&h->stats, pages_installed, pages);
+			done += pages;
+			continue;
+		}
+		if (rc == -EEXIST) {
+			/* Someone installed it; make sure its waiters run. */
+			pte_set_present(v, first + done);
+			mm->ops->wake(mm, dst, PAGE_SIZE);
+			done++;
+		} else if (rc == -EAGAIN && again++ < 100) {
+			continue; /* the mm is changing under us: try again */
+		} else {
+			if (rc != -ENOENT && rc != -ESRCH)
+				pr_warn("installing %zu pages at %#lx failed: %s", n - done,
+					(unsigned long)dst, strerror((int)-rc));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* An access the kernel would answer with SIGBUS (past EOF, I/O error). */
+static void do_sigbus(struct handler *h, struct vma *v, uintptr_t addr)
+{
+	struct mm *mm = h->env->mm;
+	long rc = mm->ops->install_poison(mm, addr & PAGE_MASK, PAGE_SIZE);
+
+	if (rc < 0 && rc != -EEXIST)
+		pr_err("cannot raise SIGBUS at %#lx: %s", (unsigned long)addr, strerror((int)-rc));
+	pte_set_present(v, vma_page(v, addr));
+	stat_inc(&h->stats, sigbus);
+}
+
+/*
+ * Anonymous memory: a read gets the zero page, a write a zeroed page.  A
+ * first touch just after the previous one (a sequential writer) gets a
+ * growing window of pages, the way mTHP would serve it, so that streaming
+ * over fresh memory does not pay a fault per page; random touches get one.
+ */
+static int do_anonymous_page(struct handler *h, struct vma *v, uintptr_t addr, bool write)
+{
+	size_t i = vma_page(v, addr), end = i + 1, npages = vma_pages(v);
+	struct ra_decision d;
+
+	pte_clear(v, i);
+	pthread_spin_lock(&v->ra_lock);
+	if (ra_fault(&v->ra, i, true, npages, &d)) {
+		end = d.sync.start + d.sync.nr;
+		if (d.async.nr && d.async.start + d.async.nr > end)
+			end = d.async.start + d.async.nr;
+	}
+	pthread_spin_unlock(&v->ra_lock);
+	if (end - i > ZERO_BUF_PAGES)
+		end = i + ZERO_BUF_PAGES;
+	if (write)
+		stat_inc(&h->stats, anon_write);
+	else
+		stat_inc(&h->stats, anon_zero);
+	for (size_t j = i; j < end;) {
+		size_t k = j;
+
+		while (k < end && (k == i || !pte_present(v, k)))
+			k++;
+		if (k > j && !install_run(h, v, j, k - j, NULL, !write))
+			break;
+		j = k + 1;
+	}
+	return FAULT_DONE;
+}
+
+/* Is page j of v in the cache, and where? */
+static char *cached_page(struct vma *v, size_t j)
+{
+	pgoff_t index = v->pgoff + j;
+	struct cache_chunk *c = find_chunk(v->mapping, index, false);
+
+	if (!c || __atomic_load_n(&c->state[index & (CHUNK_PAGES - 1)], __ATOMIC_ACQUIRE) !=
+			  PG_UPTODATE)
+		return NULL;
+	return page_address(c, index);
+}
+
+/*
+ * filemap_map_pages: put every cached, not yet mapped page of [lo, hi) into
+ * the mapping, in runs that are contiguous in the cache (one UFFDIO_COPY a
+ * run).  Page `must` (the faulting one) is installed whatever its bit says.
+ */
+static void filemap_map_pages(struct handler *h, struct vma *v, size_t lo, size_t hi, size_t must)
+{
+	size_t j = lo;
+
+	while (j < hi) {
+		char *src = (j == must || !pte_present(v, j)) ? cached_page(v, j) : NULL;
+		size_t k = j + 1;
+
+		if (!src) {
+			j++;
+			continue;
+		}
+		/* Extend while the next page follows in the same chunk. */
+		while (k < hi && ((v->pgoff + k) & (CHUNK_PAGES - 1)) != 0 &&
+		       (k == must || !pte_present(v, k)) && cached_page(v, k))
+			k++;
+		if (!install_run(h, v, j, k - j, src, false))
+			return;
+		j = k;
+	}
+}
+
+static long start_read(struct handler *h, struct address_space *as, pgoff_t index, uint64_t nr)
+{
+	long rc = page_cache_read(&h->io, as, index, (uint32_t)nr, &h->stats);
+
+	if (rc < 0 && rc != -EBUSY)
+		pr_warn("cannot start a read of the page cache: %s", strerror((int)-rc));
+	return rc;
+}
+
+/*
+ * do_read_fault: a file page.  Like the kernel's filemap_fault: look in the
+ * cache, start readahead (synchronous window for the fault, asynchronous one
+ * ahead of it) or, for a random miss, read the fault-around window; once the
+ * page is there, map it with its cached neighbours.
+ */
+static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool retry)
+{
+	struct fault_env *env = h->env;
+	struct address_space *as = v->mapping;
+	size_t i = vma_page(v, addr), npages = vma_pages(v);
+	pgoff_t index = v->pgoff + i, eof;
+	size_t lo, hi;
+	int64_t size;
+	int state;
+
+	if (retry && page_state(as, index) == PG_LOCKED)
+		return FAULT_WAIT;
+	pte_clear(v, i);
+	size = filemap_update_size(as);
+	if (size < 0) {
+		do_sigbus(h, v, addr);
+		return FAULT_DONE;
+	}
+	eof = size_to_pages(size);
+	if (index >= eof) {
+		do_sigbus(h, v, addr);
+		return FAULT_DONE;
+	}
+	state = page_state(as, index);
+	if (state == PG_ERROR) {
+		filemap_clear_error(as, index);
+		do_sigbus(h, v, addr);
+		return FAULT_DONE;
+	}
+
+	/* The fault-around window, aligned in the mapping like the kernel's. */
+	lo = i & ~((size_t)env->fa_pages - 1);
+	hi = lo + env->fa_pages;
+	if (hi > npages)
+		hi = npages;
+	if (v->pgoff + hi > eof)
+		hi = (size_t)(eof - v->pgoff);
+
+	if (!retry) {
+		struct ra_decision d;
+		bool ra;
+
+		pthread_spin_lock(&v->ra_lock);
+		ra = ra_fault(&v->ra, index, state != PG_UPTODATE, eof, &d);
+		pthread_spin_unlock(&v->ra_lock);
+		if (state == PG_UPTODATE)
+			stat_inc(&h->stats, file_hit);
+		else
+			stat_inc(&h->stats, file_miss);
+		if (ra) {
+			if (d.sync.nr)
+				start_read(h, as, d.sync.start, d.sync.nr);
+			if (d.async.nr) {
+				long n = start_read(h, as, d.async.start, d.async.nr);
+
+				stat_inc(&h->stats, readahead);
+				if (n > 0)
+					stat_add(&h->stats, readahead_pages, (uint64_t)n);
+			}
+		}
+	}
+	if (page_state(as, index) == PG_NONE)
+		start_read(h, as, v->pgoff + lo, hi - lo);
+	state = page_state(as, index);
+	if (state == PG_LOCKED || state == PG_NONE)
+		return FAULT_WAIT;
+	if (state == PG_ERROR) {
+		filemap_clear_error(as, index);
+		do_sigbus(h, v, addr);
+		return FAULT_DONE;
+	}
+
+	/* A sequential stream gets everything already read ahead of it. */
+	if (v->ra.size && hi < i + env->ra_max) {
+		hi = i + env->ra_max;
+		if (hi > npages)
+			hi = npages;
+		if (v->pgoff + hi > eof)
+			hi = (size_t)(eof - v->pgoff);
+	}
+	filemap_map_pages(h, v, lo, hi, i);
+	return FAULT_DONE;
+}
+
+static int handle_mm_fault(struct handler *h, uintptr_t addr, bool write, bool retry)
+{
+	struct mm *mm = h->env->mm;
+	struct vma *v;
+	int ret = FAULT_DONE;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	v = find_vma(mm, addr);
+	/* No vma: unmapped under us; the unmap woke the thread already. */
+	if (v) {
+		if (!retry)
+			stat_inc(&h->stats, faults);
+		if (!v->mapping)
+			ret = do_anonymous_page(h, v, addr, write);
+		else
+			ret = do_read_fault(h, v, addr, retry);
+	}
+	pthread_rwlock_unlock(&mm->lock);
+	return ret;
+}
+
+static void park(struct handler *h, uintptr_t addr, bool write, uint64_t t0)
+{
+	h->parked[h->nr_parked++] = (struct parked_fault){ .addr = addr, .t0 = t0, .write = write };
+}
+
+static void retry_parked(struct handler *h)
+{
+	unsigned n = h->nr_parked, kept = 0;
+
+	for (unsigned k = 0; k < n; k++) {
+		struct parked_fault *p = &h->parked[k];
+
+		if (handle_mm_fault(h, p->addr, p->write, true) == FAULT_WAIT)
+			h->parked[kept++] = *p;
+		else
+			stat_latency(&h->stats, now_ns() - p->t0);
+	}
+	h->nr_parked = kept;
+}
+
+/* Read fault messages while there is room to park what they need. */
+static void read_faults(struct handler *h)
+{
+	struct uffd_msg msgs[32];
+
+	while (h->nr_parked < MAX_PARKED) {
+		size_t room = MAX_PARKED - h->nr_parked;
+		size_t want = room < 32 ? room : 32;
+		ssize_t n = read(h->env->mm->uffd.fd, msgs, want * sizeof(msgs[0]));
+
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno != EAGAIN)
+				pr_err("reading the userfaultfd: %s", strerror(errno));
+			h->uffd_ready = false;
+			return;
+		}
+		for (size_t k = 0; k < (size_t)n / sizeof(msgs[0]); k++) {
+			struct uffd_msg *m = &msgs[k];
+			uint64_t t0;
+			bool write;
+
+			if (m->event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			t0 = now_ns();
+			write = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
+			if (handle_mm_fault(h, (uintptr_t)m->arg.pagefault.address, write, false) ==
+			    FAULT_WAIT)
+				park(h, (uintptr_t)m->arg.pagefault.address, write, t0);
+			else
+				stat_latency(&h->stats, now_ns() - t0);
+		}
+	}
+}
+
+static void run_requests(struct handler *h)
+{
+	struct fault_env *env = h->env;
+	struct fault_request *r;
+	uint64_t v;
+
+	if (read(env->wake_fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: another handler took the wake-up; the queue still counts */
+	}
+	pthread_mutex_lock(&env->req_lock);
+	r = env->reqs;
+	env->reqs = NULL;
+	pthread_mutex_unlock(&env->req_lock);
+	while (r) {
+		struct fault_request *next = r->next;
+
+		for (uint64_t done = 0; done < r->nr;) {
+			uint64_t n = r->nr - done > CHUNK_PAGES ? CHUNK_PAGES : r->nr - done;
+
+			if (start_read(h, r->as, r->index + done, n) == -EBUSY)
+				break; /* the ring is full: a hint may be dropped */
+			done += n;
+		}
+		mapping_put(r->as);
+		free(r);
+		r = next;
+	}
+}
+
+int fault_queue_willneed(struct fault_env *env, struct address_space *as, pgoff_t index, uint64_t nr)
+{
+	struct fault_request *r = malloc(sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	mapping_get(as);
+	r->as = as;
+	r->index = index;
+	r->nr = nr;
+	pthread_mutex_lock(&env->req_lock);
+	r->next = env->reqs;
+	env->reqs = r;
+	pthread_mutex_unlock(&env->req_lock);
+	eventfd_write(env->wake_fd, 1);
+	return 0;
+}
+
+static void *handler_main(void *arg)
+{
+	struct handler *h = arg;
+	struct fault_env *env = h->env;
+
+	io_queue_poll(&h->io, env->mm->uffd.fd, IO_TAG_UFFD);
+	io_queue_poll(&h->io, env->wake_fd, IO_TAG_WAKE);
+	h->uffd_ready = true;
+	while (!__atomic_load_n(&env->stopping, __ATOMIC_ACQUIRE)) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		bool io_done = false, woken = false;
+		int rc;
+
+		if (h->uffd_ready)
+			read_faults(h);
+		/* Wait only when nothing is ready to be read. */
+		if (h->uffd_ready && h->nr_parked < MAX_PARKED)
+			rc = io_uring_submit(&h->io.ring);
+		else
+			rc = io_uring_submit_and_wait(&h->io.ring, 1);
+		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
+			pr_err("io_uring: %s", strerror(-rc));
+			break;
+		}
+		io_uring_for_each_cqe(&h->io.ring, head, cqe) {
+			seen++;
+			if (cqe->user_data == IO_TAG_UFFD) {
+				h->uffd_ready = true;
+				if (!(cqe->flags & IORING_CQE_F_MORE))
+					io_queue_poll(&h->io, env->mm->uffd.fd, IO_TAG_UFFD);
+			} else if (cqe->user_data == IO_TAG_WAKE) {
+				run_requests(h);
+				woken = true; /* another handler may have finished our page */
+				if (!(cqe->flags & IORING_CQE_F_MORE))
+					io_queue_poll(&h->io, env->wake_fd, IO_TAG_WAKE);
+			} else {
+				filemap_read_done(&h->io, io_uring_cqe_get_data(cqe), cqe->res,
+						  &h->stats);
+				io_done = true;
+			}
+		}
+		io_uring_cq_advance(&h->io.ring, seen);
+		/* Tell the other handlers: their parked faults may wait on our reads. */
+		if (io_done && env->nr_handlers > 1)
+			eventfd_write(env->wake_fd, 1);
+		if (io_done || woken)
+			retry_parked(h);
+	}
+	return NULL;
+}
+
+int handler_start(struct handler *h, struct fault_env *env, unsigned io_depth)
+{
+	int rc;
+
+	h->env = env;
+	h->nr_parked = 0;
+	rc = io_init(&h->io, io_depth);
+	if (rc)
+		return rc;
+	rc = pthread_create(&h->thread, NULL, handler_main, h);
+	if (rc) {
+		io_exit(&h->io);
+		return -rc;
+	}
+	h->started = true;
+	return 0;
+}
+
+void handler_join(struct handler *h)
+{
+	if (!h->started)
+		return;
+	pthread_join(h->thread, NULL);
+	io_exit(&h->io);
+	h->started = false;
+}

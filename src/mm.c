@@ -1,0 +1,212 @@
+/*
+ * mm.c - vmas of one address space, and the operations on this process's
+ * own memory (local_mm_ops).
+ */
+#include "mm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static long local_copy(struct mm *mm, uintptr_t dst, const void *src, size_t len)
+{
+	return uffd_copy(&mm->uffd, dst, src, len, false);
+}
+
+static long local_zero(struct mm *mm, uintptr_t dst, size_t len)
+{
+	return uffd_zeropage(&mm->uffd, dst, len, false);
+}
+
+static long local_poison(struct mm *mm, uintptr_t dst, size_t len)
+{
+	return uffd_poison(&mm->uffd, dst, len);
+}
+
+static int local_wake(struct mm *mm, uintptr_t start, size_t len)
+{
+	return uffd_wake(&mm->uffd, start, len);
+}
+
+static int local_drop(struct mm *mm, uintptr_t start, size_t len)
+{
+	(void)mm;
+	return madvise((void *)start, len, MADV_DONTNEED) ? -errno : 0;
+}
+
+const struct mm_ops local_mm_ops = {
+	.install_copy = local_copy,
+	.install_zero = local_zero,
+	.install_poison = local_poison,
+	.wake = local_wake,
+	.drop = local_drop,
+};
+
+int mm_lock_init(struct mm *mm)
+{
+	pthread_rwlockattr_t attr;
+	int rc;
+
+	/* mmap/munmap must not starve behind a stream of faults. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rc = pthread_rwlock_init(&mm->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	return -rc;
+}
+
+int mm_init(struct mm *mm)
+{
+	memset(mm, 0, sizeof(*mm));
+	mm->uffd.fd = -1;
+	mm->ops = &local_mm_ops;
+	return mm_lock_init(mm);
+}
+
+void mm_destroy(struct mm *mm)
+{
+	free(mm->vmas);
+	mm->vmas = NULL;
+	mm->nr_vmas = mm->cap_vmas = 0;
+	pthread_rwlock_destroy(&mm->lock);
+}
+
+/* Index of the first vma that ends above addr. */
+static size_t vma_search(struct mm *mm, uintptr_t addr)
+{
+	size_t lo = 0, hi = mm->nr_vmas;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (mm->vmas[mid]->end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct vma *find_vma(struct mm *mm, uintptr_t addr)
+{
+	size_t i = vma_search(mm, addr);
+
+	if (i < mm->nr_vmas && mm->vmas[i]->start <= addr)
+		return mm->vmas[i];
+	return NULL;
+}
+
+static uint8_t *ptes_alloc(size_t n)
+{
+	return calloc(n ? n : 1, 1);
+}
+
+struct vma *vma_alloc(uintptr_t start, uintptr_t end, int prot, int flags,
+		      struct address_space *mapping, pgoff_t pgoff)
+{
+	struct vma *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->start = start;
+	v->end = end;
+	v->prot = prot;
+	v->flags = flags;
+	v->mapping = mapping;
+	v->pgoff = pgoff;
+	v->ptes = ptes_alloc(vma_pages(v));
+	if (!v->ptes) {
+		free(v);
+		return NULL;
+	}
+	pthread_spin_init(&v->ra_lock, PTHREAD_PROCESS_PRIVATE);
+	ra_init(&v->ra, 0, 0);
+	return v;
+}
+
+void vma_free(struct vma *v)
+{
+	if (!v)
+		return;
+	pthread_spin_destroy(&v->ra_lock);
+	free(v->ptes);
+	free(v);
+}
+
+static int vmas_reserve(struct mm *mm, size_t extra)
+{
+	size_t cap = mm->cap_vmas ? mm->cap_vmas : 16;
+	struct vma **n;
+
+	while (cap < mm->nr_vmas + extra)
+		cap *= 2;
+	if (cap == mm->cap_vmas)
+		return 0;
+	n = realloc(mm->vmas, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	mm->vmas = n;
+	mm->cap_vmas = cap;
+	return 0;
+}
+
+int vma_insert(struct mm *mm, struct vma *v)
+{
+	size_t i;
+
+	if (vmas_reserve(mm, 1))
+		return -ENOMEM;
+	i = vma_search(mm, v->start);
+	memmove(&mm->vmas[i + 1], &mm->vmas[i], (mm->nr_vmas - i) * sizeof(*mm->vmas));
+	mm->vmas[i] = v;
+	mm->nr_vmas++;
+	return 0;
+}
+
+/* A copy of v covering [start, end) of it, with its page states. */
+static struct vma *vma_slice(const struct vma *v, uintptr_t start, uintptr_t end)
+{
+	struct vma *n = vma_alloc(start, end, v->prot, v->flags, v->mapping,
+				  v->pgoff + ((start - v->start) >> PAGE_SHIFT));
+
+	if (!n)
+		return NULL;
+	memcpy(n->ptes, v->ptes + vma_page(v, start), vma_pages(n));
+	n->ra = v->ra;
+	return n;
+}
+
+int mm_unmap_range(struct mm *mm, uintptr_t start, uintptr_t end, const struct vma_hooks *h,
+		   void *arg)
+{
+	size_t i = vma_search(mm, start);
+
+	/* At most one vma straddles each edge: reserve for two pieces at once. */
+	if (vmas_reserve(mm, 2))
+		return -ENOMEM;
+	while (i < mm->nr_vmas && mm->vmas[i]->start < end) {
+		struct vma *v = mm->vmas[i], *lo = NULL, *hi = NULL;
+
+		if (v->start < start && !(lo = vma_slice(v, v->start, start)))
+			return -ENOMEM;
+		if (v->end > end && !(hi = vma_slice(v, end, v->end))) {
+			vma_free(lo);
+			return -ENOMEM;
+		}
+		memmove(&mm->vmas[i], &mm->vmas[i + 1], (mm->nr_vmas - i - 1) * sizeof(*mm->vmas));
+		mm->nr_vmas--;
+		if (lo) {
+			h->split(lo, arg);
+			vma_insert(mm, lo);
+			i++;
+		}
+		if (hi) {
+			h->split(hi, arg);
+			vma_insert(mm, hi);
+			i++;
+		}
+		h->gone(v, arg);
+	}
+	return 0;
+}
