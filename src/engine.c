@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kmem.h"
+#include "sys.h"
 #include "fault.h"
 #include "filemap.h"
 #include "log.h"
@@ -95,7 +97,7 @@ static struct address_space *get_mapping(struct pager_engine *eng, int fd, const
 
 static int start_handlers(struct pager_engine *eng)
 {
-	eng->handlers = calloc(eng->nr_handlers, sizeof(*eng->handlers));
+	eng->handlers = kcalloc(eng->nr_handlers, sizeof(*eng->handlers));
 	if (!eng->handlers)
 		return -ENOMEM;
 	for (unsigned i = 0; i < eng->nr_handlers; i++) {
@@ -117,7 +119,7 @@ static void stop_handlers(struct pager_engine *eng)
 		handler_join(&eng->handlers[i]);
 		stats_sum(&eng->dead_stats, &eng->handlers[i].stats);
 	}
-	free(eng->handlers);
+	kfree(eng->handlers);
 	eng->handlers = NULL;
 }
 
@@ -154,7 +156,7 @@ static int engine_rebirth(struct pager_engine *eng)
 		io_exit(&eng->handlers[i].io);
 		stats_sum(&eng->dead_stats, &eng->handlers[i].stats);
 	}
-	free(eng->handlers);
+	kfree(eng->handlers);
 	eng->handlers = NULL;
 	close(eng->env.wake_fd);
 	eng->env.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -228,7 +230,7 @@ struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err,
 		errno = ENOTSUP;
 		return NULL;
 	}
-	eng = calloc(1, sizeof(*eng));
+	eng = kcalloc(1, sizeof(*eng));
 	if (!eng) {
 		snprintf(err, errlen, "out of memory");
 		errno = ENOMEM;
@@ -247,7 +249,7 @@ struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err,
 		goto fail_mm;
 	if (!(eng->mm.uffd.features & UFFD_FEATURE_POISON))
 		pr_warn("this kernel has no UFFDIO_POISON (Linux >= 6.6): file mappings are refused");
-	eng->zero = mmap(NULL, ZERO_BUF_PAGES * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+	eng->zero = sys_mmap(NULL, ZERO_BUF_PAGES * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
 			 -1, 0);
 	if (eng->zero == MAP_FAILED) {
 		rc = -errno;
@@ -287,13 +289,13 @@ struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err,
 fail_efd:
 	close(eng->env.wake_fd);
 fail_zero:
-	munmap(eng->zero, ZERO_BUF_PAGES * PAGE_SIZE);
+	sys_munmap(eng->zero, ZERO_BUF_PAGES * PAGE_SIZE);
 fail_uffd:
 	uffd_close(&eng->mm.uffd);
 fail_mm:
 	mm_destroy(&eng->mm);
 fail_free:
-	free(eng);
+	kfree(eng);
 	errno = -rc;
 	return NULL;
 }
@@ -316,7 +318,7 @@ void pager_engine_destroy(struct pager_engine *eng)
 		struct vma *v = eng->mm.vmas[0];
 		uintptr_t start = v->start, end = v->end;
 
-		munmap((void *)start, end - start);
+		sys_munmap((void *)start, end - start);
 		mm_unmap_range(&eng->mm, start, end, &engine_vma_hooks, eng);
 	}
 	pthread_rwlock_unlock(&eng->mm.lock);
@@ -326,13 +328,13 @@ void pager_engine_destroy(struct pager_engine *eng)
 
 		eng->env.reqs = r->next;
 		mapping_put(r->as);
-		free(r);
+		kfree(r);
 	}
 	close(eng->env.wake_fd);
 	uffd_close(&eng->mm.uffd);
-	munmap(eng->zero, ZERO_BUF_PAGES * PAGE_SIZE);
+	sys_munmap(eng->zero, ZERO_BUF_PAGES * PAGE_SIZE);
 	mm_destroy(&eng->mm);
-	free(eng);
+	kfree(eng);
 }
 
 void pager_engine_stats(struct pager_engine *eng, struct pager_stats *st)
@@ -419,7 +421,7 @@ static bool is_shared(int flags)
  */
 static int probe_file_mapping(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	void *p = mmap(NULL, len, prot, flags & ~(FIXED_FLAGS | POPULATE_FLAGS | MAP_NONBLOCK), fd, off);
+	void *p = sys_mmap(NULL, len, prot, flags & ~(FIXED_FLAGS | POPULATE_FLAGS | MAP_NONBLOCK), fd, off);
 
 	if (p == MAP_FAILED) {
 		int e = errno;
@@ -428,7 +430,7 @@ static int probe_file_mapping(void *addr, size_t len, int prot, int flags, int f
 			e = EINVAL;
 		return -e;
 	}
-	munmap(p, len);
+	sys_munmap(p, len);
 	if ((flags & FIXED_FLAGS) && ((uintptr_t)addr & ~PAGE_MASK))
 		return -EINVAL;
 	return 0;
@@ -459,7 +461,7 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 		if (fstat(fd, &st))
 			return MAP_FAILED;
 		if (!S_ISREG(st.st_mode))
-			return mmap(addr, len, prot, flags, fd, off); /* devices: the kernel's */
+			return sys_mmap(addr, len, prot, flags, fd, off); /* devices: the kernel's */
 		if (is_shared(flags) && (prot & PROT_WRITE))
 			return fail(ENOTSUP); /* until MAP_SHARED write-back lands */
 		if (!(eng->mm.uffd.features & UFFD_FEATURE_POISON))
@@ -468,14 +470,14 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 		    FILEMAP_MAX_PAGES)
 			return fail(EOVERFLOW);
 	} else if (is_shared(flags) || (flags & (MAP_HUGETLB | MAP_GROWSDOWN))) {
-		return mmap(addr, len, prot, flags, fd, off); /* not ours to serve */
+		return sys_mmap(addr, len, prot, flags, fd, off); /* not ours to serve */
 	}
 
 	pthread_rwlock_wrlock(&eng->mm.lock);
 	if (anon)
-		p = mmap(addr, len, prot, flags, -1, off);
+		p = sys_mmap(addr, len, prot, flags, -1, off);
 	else
-		p = mmap(addr, len, prot,
+		p = sys_mmap(addr, len, prot,
 			 MAP_PRIVATE | MAP_ANONYMOUS | (flags & (FIXED_FLAGS | MAP_NORESERVE | MAP_32BIT)),
 			 -1, 0);
 	if (p == MAP_FAILED) {
@@ -520,14 +522,14 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 			in_file = len;
 		in_file = (in_file + PAGE_SIZE - 1) & PAGE_MASK;
 		if (in_file)
-			madvise(p, in_file, MADV_POPULATE_READ);
+			sys_madvise(p, in_file, MADV_POPULATE_READ);
 		if (flags & MAP_LOCKED)
-			mlock(p, in_file);
+			sys_mlock(p, in_file);
 	}
 	return p;
 
 out_unmap:
-	munmap(p, len);
+	sys_munmap(p, len);
 out_unlock:
 	pthread_rwlock_unlock(&eng->mm.lock);
 	return fail(-rc);
@@ -539,7 +541,7 @@ int pager_engine_munmap(struct pager_engine *eng, void *addr, size_t len)
 	int rc;
 
 	pthread_rwlock_wrlock(&eng->mm.lock);
-	rc = munmap(addr, len);
+	rc = sys_munmap(addr, len);
 	if (rc == 0 && mm_unmap_range(&eng->mm, start, start + ((len + PAGE_SIZE - 1) & PAGE_MASK),
 				      &engine_vma_hooks, eng))
 		pr_err("out of memory splitting a vma at %#lx", (unsigned long)start);
@@ -568,7 +570,7 @@ int pager_engine_mprotect(struct pager_engine *eng, void *addr, size_t len, int 
 			}
 		}
 	}
-	rc = mprotect(addr, len, prot);
+	rc = sys_mprotect(addr, len, prot);
 	pthread_rwlock_unlock(&eng->mm.lock);
 	return rc;
 }
@@ -620,7 +622,7 @@ int pager_engine_madvise(struct pager_engine *eng, void *addr, size_t len, int a
 
 	pthread_rwlock_wrlock(&eng->mm.lock);
 	/* The kernel checks the arguments and zaps pages of our anonymous ranges. */
-	rc = madvise(addr, len, advice);
+	rc = sys_madvise(addr, len, advice);
 	if (rc == 0) {
 		for_each_vma_in(&eng->mm, start, end, v, i)
 			madvise_vma(eng, v, start, end, advice);
@@ -638,19 +640,19 @@ int pager_munmap(void *addr, size_t len)
 {
 	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
 
-	return eng ? pager_engine_munmap(eng, addr, len) : munmap(addr, len);
+	return eng ? pager_engine_munmap(eng, addr, len) : sys_munmap(addr, len);
 }
 
 int pager_mprotect(void *addr, size_t len, int prot)
 {
 	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
 
-	return eng ? pager_engine_mprotect(eng, addr, len, prot) : mprotect(addr, len, prot);
+	return eng ? pager_engine_mprotect(eng, addr, len, prot) : sys_mprotect(addr, len, prot);
 }
 
 int pager_madvise(void *addr, size_t len, int advice)
 {
 	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
 
-	return eng ? pager_engine_madvise(eng, addr, len, advice) : madvise(addr, len, advice);
+	return eng ? pager_engine_madvise(eng, addr, len, advice) : sys_madvise(addr, len, advice);
 }

@@ -6,6 +6,7 @@
  * (the page is in, or the access got its SIGBUS) or FAULT_WAIT (a read is in
  * flight; the fault is parked and tried again when reads complete).
  */
+#include "kmem.h"
 #include "fault.h"
 
 #include <errno.h>
@@ -370,14 +371,14 @@ static void run_requests(struct handler *h)
 			done += n;
 		}
 		mapping_put(r->as);
-		free(r);
+		kfree(r);
 		r = next;
 	}
 }
 
 int fault_queue_willneed(struct fault_env *env, struct address_space *as, pgoff_t index, uint64_t nr)
 {
-	struct fault_request *r = malloc(sizeof(*r));
+	struct fault_request *r = kzalloc(sizeof(*r));
 
 	if (!r)
 		return -ENOMEM;

@@ -1,6 +1,8 @@
 /*
  * filemap.c - the page cache (see filemap.h).
  */
+#include "kmem.h"
+#include "sys.h"
 #include "filemap.h"
 
 #include <errno.h>
@@ -17,13 +19,13 @@
 
 struct address_space *mapping_create(int fd, const struct stat *st)
 {
-	struct address_space *as = calloc(1, sizeof(*as));
+	struct address_space *as = kcalloc(1, sizeof(*as));
 
 	if (!as)
 		return NULL;
 	as->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (as->fd < 0) {
-		free(as);
+		kfree(as);
 		return NULL;
 	}
 	as->dev = st->st_dev;
@@ -40,8 +42,8 @@ void mapping_get(struct address_space *as)
 
 static void chunk_free(struct cache_chunk *c)
 {
-	munmap(c->data, CHUNK_BYTES);
-	free(c);
+	sys_munmap(c->data, CHUNK_BYTES);
+	kfree(c);
 }
 
 void mapping_put(struct address_space *as)
@@ -54,23 +56,23 @@ void mapping_put(struct address_space *as)
 		for (unsigned j = 0; j < LEAF_CHUNKS; j++)
 			if (as->dir[i][j])
 				chunk_free(as->dir[i][j]);
-		free(as->dir[i]);
+		kfree(as->dir[i]);
 	}
 	close(as->fd);
-	free(as);
+	kfree(as);
 }
 
 static struct cache_chunk *chunk_alloc(void)
 {
-	struct cache_chunk *c = calloc(1, sizeof(*c));
+	struct cache_chunk *c = kcalloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	/* NORESERVE: only the pages we fill take memory. */
-	c->data = mmap(NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE,
+	c->data = sys_mmap(NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (c->data == MAP_FAILED) {
-		free(c);
+		kfree(c);
 		return NULL;
 	}
 	return c;
@@ -99,12 +101,12 @@ struct cache_chunk *find_chunk(struct address_space *as, pgoff_t index, bool all
 	if (!leaf) {
 		if (!alloc)
 			return NULL;
-		leaf = calloc(LEAF_CHUNKS, sizeof(*leaf));
+		leaf = kcalloc(LEAF_CHUNKS, sizeof(*leaf));
 		if (!leaf)
 			return NULL;
 		struct cache_chunk **won = publish(&as->dir[li], leaf);
 		if (won != leaf)
-			free(leaf);
+			kfree(leaf);
 		leaf = won;
 	}
 	c = __atomic_load_n(&leaf[ei], __ATOMIC_ACQUIRE);
@@ -191,7 +193,7 @@ static int submit_run(struct io_ctx *io, struct address_space *as, struct cache_
 	 * one at a time costs a trap each, which is most of the price of a page
 	 * in a VM.
 	 */
-	madvise(page_address(c, index), (size_t)nr << PAGE_SHIFT, MADV_POPULATE_WRITE);
+	sys_madvise(page_address(c, index), (size_t)nr << PAGE_SHIFT, MADV_POPULATE_WRITE);
 	mapping_get(as);
 	r->owner = as;
 	r->index = index;

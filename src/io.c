@@ -2,6 +2,7 @@
  * io.c - one io_uring per handler thread (see io.h).  Requests come from a
  * preallocated pool: nothing is allocated on the fault path.
  */
+#include "kmem.h"
 #include "io.h"
 
 #include <errno.h>
@@ -15,12 +16,12 @@ int io_init(struct io_ctx *io, unsigned depth)
 	int rc;
 
 	memset(io, 0, sizeof(*io));
-	io->reqs = calloc(depth, sizeof(*io->reqs));
+	io->reqs = kcalloc(depth, sizeof(*io->reqs));
 	if (!io->reqs)
 		return -ENOMEM;
 	rc = io_uring_queue_init(entries, &io->ring, 0);
 	if (rc < 0) {
-		free(io->reqs);
+		kfree(io->reqs);
 		io->reqs = NULL;
 		return rc;
 	}
@@ -37,7 +38,7 @@ void io_exit(struct io_ctx *io)
 	if (!io->reqs)
 		return;
 	io_uring_queue_exit(&io->ring);
-	free(io->reqs);
+	kfree(io->reqs);
 	io->reqs = NULL;
 }
 

@@ -2,6 +2,8 @@
  * mm.c - vmas of one address space, and the operations on this process's
  * own memory (local_mm_ops).
  */
+#include "kmem.h"
+#include "sys.h"
 #include "mm.h"
 
 #include <errno.h>
@@ -32,7 +34,7 @@ static int local_wake(struct mm *mm, uintptr_t start, size_t len)
 static int local_drop(struct mm *mm, uintptr_t start, size_t len)
 {
 	(void)mm;
-	return madvise((void *)start, len, MADV_DONTNEED) ? -errno : 0;
+	return sys_madvise((void *)start, len, MADV_DONTNEED) ? -errno : 0;
 }
 
 const struct mm_ops local_mm_ops = {
@@ -66,7 +68,7 @@ int mm_init(struct mm *mm)
 
 void mm_destroy(struct mm *mm)
 {
-	free(mm->vmas);
+	kfree(mm->vmas);
 	mm->vmas = NULL;
 	mm->nr_vmas = mm->cap_vmas = 0;
 	pthread_rwlock_destroy(&mm->lock);
@@ -99,13 +101,13 @@ struct vma *find_vma(struct mm *mm, uintptr_t addr)
 
 static uint8_t *ptes_alloc(size_t n)
 {
-	return calloc(n ? n : 1, 1);
+	return kcalloc(n ? n : 1, 1);
 }
 
 struct vma *vma_alloc(uintptr_t start, uintptr_t end, int prot, int flags,
 		      struct address_space *mapping, pgoff_t pgoff)
 {
-	struct vma *v = calloc(1, sizeof(*v));
+	struct vma *v = kcalloc(1, sizeof(*v));
 
 	if (!v)
 		return NULL;
@@ -117,7 +119,7 @@ struct vma *vma_alloc(uintptr_t start, uintptr_t end, int prot, int flags,
 	v->pgoff = pgoff;
 	v->ptes = ptes_alloc(vma_pages(v));
 	if (!v->ptes) {
-		free(v);
+		kfree(v);
 		return NULL;
 	}
 	pthread_spin_init(&v->ra_lock, PTHREAD_PROCESS_PRIVATE);
@@ -130,8 +132,8 @@ void vma_free(struct vma *v)
 	if (!v)
 		return;
 	pthread_spin_destroy(&v->ra_lock);
-	free(v->ptes);
-	free(v);
+	kfree(v->ptes);
+	kfree(v);
 }
 
 static int vmas_reserve(struct mm *mm, size_t extra)
@@ -143,7 +145,7 @@ static int vmas_reserve(struct mm *mm, size_t extra)
 		cap *= 2;
 	if (cap == mm->cap_vmas)
 		return 0;
-	n = realloc(mm->vmas, cap * sizeof(*n));
+	n = krealloc(mm->vmas, cap * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	mm->vmas = n;
