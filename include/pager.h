@@ -43,6 +43,8 @@ void *pager_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t o
 int pager_munmap(void *addr, size_t length);
 int pager_mprotect(void *addr, size_t length, int prot);
 int pager_madvise(void *addr, size_t length, int advice);
+/* mremap(2): move or resize a mapping; a pager mapping stays served. */
+void *pager_mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...);
 
 /* Log levels for pager_config.log_level and PAGER_LOG. */
 enum pager_log_level {
@@ -90,6 +92,8 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t length, int
 int pager_engine_munmap(struct pager_engine *eng, void *addr, size_t length);
 int pager_engine_mprotect(struct pager_engine *eng, void *addr, size_t length, int prot);
 int pager_engine_madvise(struct pager_engine *eng, void *addr, size_t length, int advice);
+void *pager_engine_mremap(struct pager_engine *eng, void *old_address, size_t old_size,
+			  size_t new_size, int flags, void *new_address);
 
 /*
  * The default engine: created on first use by pager_mmap(); NULL with
@@ -100,6 +104,15 @@ void pager_shutdown(void);
 
 /* Is addr inside a mapping of this engine? */
 int pager_engine_owns(struct pager_engine *eng, const void *addr);
+/* Does [addr, addr + length) overlap a mapping of this engine? */
+int pager_engine_overlaps(struct pager_engine *eng, const void *addr, size_t length);
+/*
+ * Stop serving [addr, addr + length): file pages inside the file are read in
+ * first, then the range is unregistered and forgotten, and stays mapped as
+ * plain memory.  For a program that registers the range with a userfaultfd of
+ * its own.  Returns 0 or -1 with errno.
+ */
+int pager_engine_release(struct pager_engine *eng, void *addr, size_t length);
 
 #define PAGER_LAT_BUCKETS 32 /* bucket i counts faults of [2^i, 2^(i+1)) ns */
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -21,6 +22,11 @@
 #include "mm.h"
 #include "pager.h"
 #include "stats.h"
+
+/* The vmas that overlap [start, end) (the body sees each as v). */
+#define for_each_vma_in(mm, start, end, v, i)                                      \
+	for (size_t i = 0; i < (mm)->nr_vmas; i++)                                 \
+		if (((v) = (mm)->vmas[i]), (v)->end > (start) && (v)->start < (end))
 
 struct pager_engine {
 	struct pager_config cfg;
@@ -357,6 +363,20 @@ int pager_engine_owns(struct pager_engine *eng, const void *addr)
 	return owns;
 }
 
+int pager_engine_overlaps(struct pager_engine *eng, const void *addr, size_t len)
+{
+	uintptr_t start = (uintptr_t)addr, end = start + len;
+	int hit = 0;
+
+	if (!__atomic_load_n(&eng->mm.nr_vmas, __ATOMIC_RELAXED))
+		return 0;
+	pthread_rwlock_rdlock(&eng->mm.lock);
+	for (size_t i = 0; i < eng->mm.nr_vmas && !hit; i++)
+		hit = eng->mm.vmas[i]->end > start && eng->mm.vmas[i]->start < end;
+	pthread_rwlock_unlock(&eng->mm.lock);
+	return hit;
+}
+
 /* ---- the default engine ---- */
 
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -549,11 +569,6 @@ int pager_engine_munmap(struct pager_engine *eng, void *addr, size_t len)
 	return rc;
 }
 
-/* The vmas that overlap [start, end), in order: call fn on each. */
-#define for_each_vma_in(mm, start, end, v, i)                                      \
-	for (size_t i = 0; i < (mm)->nr_vmas; i++)                                 \
-		if (((v) = (mm)->vmas[i]), (v)->end > (start) && (v)->start < (end))
-
 int pager_engine_mprotect(struct pager_engine *eng, void *addr, size_t len, int prot)
 {
 	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE_SIZE - 1) & PAGE_MASK);
@@ -631,6 +646,113 @@ int pager_engine_madvise(struct pager_engine *eng, void *addr, size_t len, int a
 	return rc;
 }
 
+/*
+ * mremap: the kernel moves the pages that are in; a moved range loses its
+ * userfaultfd registration (we do not ask for UFFD_EVENT_REMAP), so the new
+ * range is registered again and the vma follows the pages.
+ */
+void *pager_engine_mremap(struct pager_engine *eng, void *old, size_t old_len, size_t new_len,
+			  int flags, void *new_addr)
+{
+	uintptr_t os = (uintptr_t)old, oe = os + ((old_len + PAGE_SIZE - 1) & PAGE_MASK);
+	struct vma *v, *n = NULL;
+	uintptr_t ns, ne;
+	void *p;
+	int rc;
+
+	pthread_rwlock_wrlock(&eng->mm.lock);
+	v = find_vma(&eng->mm, os);
+	if (v && oe <= v->end) {
+		/* Prepare the new vma first: past the kernel call nothing may fail. */
+		n = vma_alloc(0, (new_len + PAGE_SIZE - 1) & PAGE_MASK, v->prot, v->flags, v->mapping,
+			      v->mapping ? v->pgoff + vma_page(v, os) : 0);
+		if (!n) {
+			pthread_rwlock_unlock(&eng->mm.lock);
+			errno = ENOMEM;
+			return MAP_FAILED;
+		}
+	}
+	p = sys_mremap(old, old_len, new_len, flags, new_addr);
+	if (p == MAP_FAILED) {
+		rc = errno;
+		vma_free(n);
+		pthread_rwlock_unlock(&eng->mm.lock);
+		errno = rc;
+		return MAP_FAILED;
+	}
+	ns = (uintptr_t)p;
+	ne = ns + ((new_len + PAGE_SIZE - 1) & PAGE_MASK);
+	if (n) {
+		size_t keep = vma_pages(n) < (oe - os) >> PAGE_SHIFT ? vma_pages(n) : (oe - os) >> PAGE_SHIFT;
+
+		n->start = ns;
+		n->end = ne;
+		memcpy(n->ptes, v->ptes + vma_page(v, os), keep);
+		n->ra = v->ra;
+		if (n->mapping)
+			n->mapping->nr_vmas++;
+		if (flags & MREMAP_DONTUNMAP) {
+			/* The old range stays, empty and still registered. */
+			for (uintptr_t a = os; a < oe; a += PAGE_SIZE)
+				pte_clear(v, vma_page(v, a));
+		} else {
+			mm_unmap_range(&eng->mm, os, oe, &engine_vma_hooks, eng);
+		}
+	}
+	/* The destination replaced whatever was there (MREMAP_FIXED). */
+	mm_unmap_range(&eng->mm, ns, ne, &engine_vma_hooks, eng);
+	if (n) {
+		vma_insert(&eng->mm, n);
+		rc = uffd_register(&eng->mm.uffd, ns, ne - ns, UFFDIO_REGISTER_MODE_MISSING);
+		if (rc)
+			pr_err("mremap: cannot register %#lx-%#lx again: %s", (unsigned long)ns,
+			       (unsigned long)ne, strerror(-rc));
+	}
+	pthread_rwlock_unlock(&eng->mm.lock);
+	return p;
+}
+
+int pager_engine_release(struct pager_engine *eng, void *addr, size_t len)
+{
+	uintptr_t start = (uintptr_t)addr & PAGE_MASK, end = ((uintptr_t)addr + len + PAGE_SIZE - 1) & PAGE_MASK;
+	struct vma *v;
+	int rc = 0;
+
+	/* File pages must be in before the range stops being ours, or they would read zero. */
+	pthread_rwlock_rdlock(&eng->mm.lock);
+	for_each_vma_in(&eng->mm, start, end, v, i) {
+		if (v->mapping) {
+			uintptr_t lo = start > v->start ? start : v->start, hi = end < v->end ? end : v->end;
+			int64_t size = filemap_update_size(v->mapping);
+			uint64_t in_file = size > (int64_t)(v->pgoff << PAGE_SHIFT) ?
+						   (uint64_t)size - (v->pgoff << PAGE_SHIFT) : 0;
+			uintptr_t eof = v->start + ((in_file + PAGE_SIZE - 1) & PAGE_MASK);
+
+			if (hi > eof)
+				hi = eof;
+			if (hi > lo)
+				sys_madvise((void *)lo, hi - lo, MADV_POPULATE_READ);
+		}
+	}
+	pthread_rwlock_unlock(&eng->mm.lock);
+	pthread_rwlock_wrlock(&eng->mm.lock);
+	for_each_vma_in(&eng->mm, start, end, v, i) {
+		uintptr_t lo = start > v->start ? start : v->start, hi = end < v->end ? end : v->end;
+
+		rc = uffd_unregister(&eng->mm.uffd, lo, hi - lo);
+		if (rc)
+			break;
+	}
+	if (!rc)
+		rc = mm_unmap_range(&eng->mm, start, end, &engine_vma_hooks, eng);
+	pthread_rwlock_unlock(&eng->mm.lock);
+	if (rc) {
+		errno = -rc;
+		return -1;
+	}
+	return 0;
+}
+
 void *pager_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	return pager_engine_mmap(pager_default_engine(), addr, len, prot, flags, fd, off);
@@ -648,6 +770,21 @@ int pager_mprotect(void *addr, size_t len, int prot)
 	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
 
 	return eng ? pager_engine_mprotect(eng, addr, len, prot) : sys_mprotect(addr, len, prot);
+}
+
+void *pager_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
+	void *new_addr = NULL;
+	va_list ap;
+
+	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	return eng ? pager_engine_mremap(eng, old, old_len, new_len, flags, new_addr) :
+		     sys_mremap(old, old_len, new_len, flags, new_addr);
 }
 
 int pager_madvise(void *addr, size_t len, int advice)
