@@ -24,6 +24,9 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: only this API is exported. */
+#pragma GCC visibility push(default)
+
 #define PAGER_VERSION_MAJOR 0
 #define PAGER_VERSION_MINOR 1
 #define PAGER_VERSION_PATCH 0
@@ -137,6 +140,8 @@ void pager_engine_stats(struct pager_engine *eng, struct pager_stats *st);
 uint64_t pager_stats_percentile(const struct pager_stats *st, double pct);
 /* Human-readable summary. */
 void pager_stats_print(const struct pager_stats *st, FILE *out);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

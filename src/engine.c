@@ -5,6 +5,7 @@
  * it with the userfaultfd and record a vma.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -528,6 +529,7 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 		}
 		goto out_unmap;
 	}
+	v->may_write = !anon && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
 	if (anon)
 		ra_init(&v->ra, 1, eng->env.ra_max);
 	else
@@ -580,7 +582,8 @@ int pager_engine_mprotect(struct pager_engine *eng, void *addr, size_t len, int 
 		for_each_vma_in(&eng->mm, start, end, v, i) {
 			if (v->mapping && is_shared(v->flags)) {
 				pthread_rwlock_unlock(&eng->mm.lock);
-				errno = ENOTSUP; /* until MAP_SHARED write-back lands */
+				/* The kernel's answer for a read-only file; ours until write-back lands. */
+				errno = v->may_write ? ENOTSUP : EACCES;
 				return -1;
 			}
 		}
@@ -689,6 +692,7 @@ void *pager_engine_mremap(struct pager_engine *eng, void *old, size_t old_len, s
 		n->end = ne;
 		memcpy(n->ptes, v->ptes + vma_page(v, os), keep);
 		n->ra = v->ra;
+		n->may_write = v->may_write;
 		if (n->mapping)
 			n->mapping->nr_vmas++;
 		if (flags & MREMAP_DONTUNMAP) {

@@ -176,6 +176,7 @@ static struct vma *vma_slice(const struct vma *v, uintptr_t start, uintptr_t end
 		return NULL;
 	memcpy(n->ptes, v->ptes + vma_page(v, start), vma_pages(n));
 	n->ra = v->ra;
+	n->may_write = v->may_write;
 	return n;
 }
 

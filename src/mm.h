@@ -47,6 +47,7 @@ struct vma {
 	uintptr_t start, end;
 	int prot;
 	int flags; /* the mmap flags as given */
+	bool may_write; /* the file was open for writing (what mprotect checks for MAP_SHARED) */
 	struct address_space *mapping; /* NULL: anonymous */
 	pgoff_t pgoff; /* file page at start */
 	uint8_t *ptes; /* one per page, accessed atomically */

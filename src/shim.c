@@ -1,0 +1,302 @@
+/*
+ * shim.c - the LD_PRELOAD library: takes over mmap and its family in an
+ * unmodified program and hands what the pager can serve exactly to the
+ * engine; everything else goes to the kernel untouched.
+ *
+ * Served: MAP_PRIVATE mappings of regular files that are not executable, and
+ * MAP_PRIVATE|MAP_ANONYMOUS mappings of at least PAGER_MIN_ANON bytes.  Left
+ * to the kernel: executable and shared mappings (shared file mappings need
+ * write-back and coherence with write(2), which are not here yet), devices,
+ * MAP_HUGETLB, MAP_GROWSDOWN, MAP_STACK.  A fallback that always works beats
+ * a takeover that breaks.
+ *
+ * The kernel is reached with raw system calls, never through libc's symbols:
+ * nothing to resolve at start-up, and no way to recurse into ourselves.  A
+ * thread already inside the shim (the engine allocating, a preloaded malloc
+ * calling mmap) goes straight to the kernel.
+ */
+/* mmap and mmap64 are two symbols here; the header must not rename one into the other. */
+#undef _FILE_OFFSET_BITS
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "pager.h"
+#include "sys.h"
+#include "uffd_compat.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static __thread int in_shim __attribute__((tls_model("initial-exec")));
+
+enum { SHIM_UNSET, SHIM_ON, SHIM_OFF };
+static int shim_state = SHIM_UNSET;
+static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t min_anon = 1 << 20;
+static struct pager_engine *engine;
+
+/* The engine, created on the first mapping we would serve; NULL: step aside. */
+static struct pager_engine *shim_engine(void)
+{
+	int state = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE);
+	const char *v;
+
+	if (state != SHIM_UNSET)
+		return state == SHIM_ON ? engine : NULL;
+	pthread_mutex_lock(&shim_lock);
+	if (shim_state == SHIM_UNSET) {
+		state = SHIM_OFF;
+		v = getenv("PAGER_DISABLE");
+		if (!(v && *v && strcmp(v, "0"))) {
+			v = getenv("PAGER_MIN_ANON");
+			if (v && parse_size(v, &min_anon)) {
+				pr_err("PAGER_MIN_ANON=\"%s\": expected a size in bytes, with an optional "
+				       "K, M or G suffix; the pager steps aside",
+				       v);
+			} else {
+				engine = pager_default_engine();
+				if (engine)
+					state = SHIM_ON;
+				else
+					pr_warn("the pager steps aside: this program runs on the kernel's "
+						"own paging");
+			}
+		}
+		__atomic_store_n(&shim_state, state, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&shim_lock);
+	return engine;
+}
+
+/* The engine if it exists already (never creates it). */
+static struct pager_engine *shim_engine_if_any(void)
+{
+	return __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE) == SHIM_ON ? engine : NULL;
+}
+
+static bool serve_this(void *addr, size_t len, int prot, int flags, int fd)
+{
+	struct stat st;
+
+	(void)addr;
+	if ((flags & MAP_TYPE) != MAP_PRIVATE || (prot & PROT_EXEC) ||
+	    (flags & (MAP_HUGETLB | MAP_GROWSDOWN | MAP_STACK)))
+		return false;
+	if (flags & MAP_ANONYMOUS)
+		return len >= min_anon;
+	return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	struct pager_engine *eng;
+	void *p;
+
+	if (in_shim)
+		return sys_mmap(addr, len, prot, flags, fd, off);
+	in_shim++;
+	if (serve_this(addr, len, prot, flags, fd) && (eng = shim_engine())) {
+		p = pager_engine_mmap(eng, addr, len, prot, flags, fd, off);
+	} else {
+		eng = shim_engine_if_any();
+		/* A fixed kernel mapping over ours replaces it: forget ours first. */
+		if (eng && (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) == MAP_FIXED &&
+		    pager_engine_overlaps(eng, addr, len))
+			pager_engine_munmap(eng, addr, len);
+		p = sys_mmap(addr, len, prot, flags, fd, off);
+	}
+	in_shim--;
+	return p;
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
+{
+	return mmap(addr, len, prot, flags, fd, (off_t)off);
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	struct pager_engine *eng = shim_engine_if_any();
+	int rc;
+
+	if (in_shim || !eng)
+		return sys_munmap(addr, len);
+	in_shim++;
+	rc = pager_engine_overlaps(eng, addr, len) ? pager_engine_munmap(eng, addr, len) :
+						     sys_munmap(addr, len);
+	in_shim--;
+	return rc;
+}
+
+EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	struct pager_engine *eng = shim_engine_if_any();
+	int rc;
+
+	if (in_shim || !eng)
+		return sys_mprotect(addr, len, prot);
+	in_shim++;
+	rc = pager_engine_overlaps(eng, addr, len) ? pager_engine_mprotect(eng, addr, len, prot) :
+						     sys_mprotect(addr, len, prot);
+	in_shim--;
+	return rc;
+}
+
+EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	struct pager_engine *eng = shim_engine_if_any();
+	int rc;
+
+	if (in_shim || !eng)
+		return sys_madvise(addr, len, advice);
+	in_shim++;
+	rc = pager_engine_overlaps(eng, addr, len) ? pager_engine_madvise(eng, addr, len, advice) :
+						     sys_madvise(addr, len, advice);
+	in_shim--;
+	return rc;
+}
+
+EXPORT int posix_madvise(void *addr, size_t len, int advice)
+{
+	int saved = errno, rc;
+
+	/* glibc's posix_madvise ignores POSIX_MADV_DONTNEED: it would discard data. */
+	if (advice == POSIX_MADV_DONTNEED)
+		return 0;
+	rc = madvise(addr, len, advice) ? errno : 0;
+	errno = saved;
+	return rc;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	struct pager_engine *eng = shim_engine_if_any();
+	void *new_addr = NULL, *p;
+	va_list ap;
+
+	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (in_shim || !eng)
+		return sys_mremap(old, old_len, new_len, flags, new_addr);
+	in_shim++;
+	if (pager_engine_overlaps(eng, old, old_len ? old_len : 1) ||
+	    ((flags & MREMAP_FIXED) && pager_engine_overlaps(eng, new_addr, new_len)))
+		p = pager_engine_mremap(eng, old, old_len, new_len, flags, new_addr);
+	else
+		p = sys_mremap(old, old_len, new_len, flags, new_addr);
+	in_shim--;
+	return p;
+}
+
+EXPORT int msync(void *addr, size_t len, int flags)
+{
+	/* Nothing of ours is ever dirty in a shared file mapping yet: the kernel answers. */
+	return sys_msync(addr, len, flags);
+}
+
+/*
+ * A program that uses userfaultfd itself registers ranges it mapped; if one
+ * is ours the kernel would say EBUSY.  Give the range up first.
+ */
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	struct pager_engine *eng = shim_engine_if_any();
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == UFFDIO_REGISTER && eng && !in_shim && arg) {
+		struct uffdio_register reg;
+
+		memcpy(&reg, arg, sizeof(reg));
+		in_shim++;
+		if (pager_engine_overlaps(eng, (void *)(uintptr_t)reg.range.start, reg.range.len))
+			pager_engine_release(eng, (void *)(uintptr_t)reg.range.start, reg.range.len);
+		in_shim--;
+	}
+	return (int)syscall(SYS_ioctl, fd, req, arg);
+}
+
+/* ---- statistics at exit ---- */
+
+static uint64_t peak_rss_kib(void)
+{
+	char line[256];
+	uint64_t kib = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %" SCNu64, &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static void write_json(const char *path, const struct pager_stats *st)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f) {
+		pr_err("PAGER_STATS_JSON=%s: %s", path, strerror(errno));
+		return;
+	}
+	fprintf(f,
+		"{\"pid\": %d, \"faults\": %" PRIu64 ", \"anon_zero\": %" PRIu64
+		", \"anon_write\": %" PRIu64 ", \"file_hit\": %" PRIu64 ", \"file_miss\": %" PRIu64
+		", \"readahead\": %" PRIu64 ", \"readahead_pages\": %" PRIu64 ", \"sigbus\": %" PRIu64
+		", \"pages_installed\": %" PRIu64 ", \"pages_read\": %" PRIu64
+		", \"bytes_read\": %" PRIu64 ", \"peak_rss_kib\": %" PRIu64
+		", \"latency_ns\": {\"p50\": %" PRIu64 ", \"p90\": %" PRIu64 ", \"p99\": %" PRIu64
+		", \"max\": %" PRIu64 "}}\n",
+		getpid(), st->faults, st->anon_zero, st->anon_write, st->file_hit, st->file_miss,
+		st->readahead, st->readahead_pages, st->sigbus, st->pages_installed, st->pages_read,
+		st->bytes_read, peak_rss_kib(), pager_stats_percentile(st, 50),
+		pager_stats_percentile(st, 90), pager_stats_percentile(st, 99),
+		pager_stats_percentile(st, 100));
+	fclose(f);
+}
+
+__attribute__((destructor)) static void shim_exit(void)
+{
+	const char *text = getenv("PAGER_STATS"), *json = getenv("PAGER_STATS_JSON");
+	const char *pid = getenv("PAGER_STATS_PID");
+	struct pager_engine *eng = shim_engine_if_any();
+	struct pager_stats st;
+
+	/* Only the process pager-run started reports, not its children. */
+	if (pid && atoi(pid) != getpid())
+		return;
+	if (!(text && *text && strcmp(text, "0")) && !json)
+		return;
+	memset(&st, 0, sizeof(st));
+	if (eng)
+		pager_engine_stats(eng, &st);
+	in_shim++;
+	if (text && *text && strcmp(text, "0")) {
+		fflush(stdout);
+		pager_stats_print(&st, stderr);
+		fprintf(stderr, "pager: peak resident %.1f MiB%s\n", (double)peak_rss_kib() / 1024.0,
+			eng ? "" : " (the pager stepped aside: nothing was served)");
+	}
+	if (json)
+		write_json(json, &st);
+	in_shim--;
+}

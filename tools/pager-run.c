@@ -1,0 +1,166 @@
+/*
+ * pager-run - run a program with its mappings served by the pager.
+ *
+ * In the spirit of numactl or eatmydata: checks the settings, puts the shim
+ * in LD_PRELOAD and the settings in PAGER_* variables, and execs the
+ * program, so its exit status and signals are its own.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "pager.h"
+
+#ifndef PAGER_SHIM_INSTALLED
+#define PAGER_SHIM_INSTALLED "/usr/local/lib/x86_64-linux-gnu/pager/libpager-shim.so"
+#endif
+
+static const char usage[] =
+	"Usage: pager-run [OPTIONS] [--] PROGRAM [ARGS...]\n"
+	"Run PROGRAM with its memory mappings served by the pager (userfaultfd + io_uring).\n"
+	"\n"
+	"Served: private mappings of regular files and private anonymous mappings of at least\n"
+	"--min-anon bytes.  Shared and executable mappings, devices and huge pages are left to\n"
+	"the kernel.\n"
+	"\n"
+	"Options:\n"
+	"  --stats               print what the pager did when PROGRAM exits (on stderr)\n"
+	"  --stats-json FILE     write the same as JSON to FILE\n"
+	"  --fault-around SIZE   pages mapped around a file fault (default 64K)\n"
+	"  --readahead-min SIZE  first readahead window (default 128K)\n"
+	"  --readahead-max SIZE  largest readahead window (default 2M; 0 turns it off)\n"
+	"  --threads N           fault handler threads, 1..64 (default 1)\n"
+	"  --io-depth N          reads in flight per handler, 1..4096 (default 64)\n"
+	"  --min-anon SIZE       smallest anonymous mapping to serve (default 1M)\n"
+	"  --log LEVEL           error, warn, info or debug (default warn)\n"
+	"  -v, --verbose         more messages (info; twice: debug)\n"
+	"  -h, --help            this text\n"
+	"  -V, --version         the version\n"
+	"\n"
+	"SIZE takes a K, M or G suffix (KiB, MiB, GiB).  Every option has a PAGER_* environment\n"
+	"variable of the same meaning (see pager(7)) for programs started some other way.\n"
+	"Exit status: PROGRAM's own; 2 for a bad option; 126 or 127 if PROGRAM cannot run.\n";
+
+static void die_usage(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "pager-run: ");
+	fprintf(stderr, fmt, a, b);
+	fprintf(stderr, "\nTry 'pager-run --help'.\n");
+	exit(2);
+}
+
+static void set_size(const char *opt, const char *var, const char *val)
+{
+	uint64_t n;
+
+	if (parse_size(val, &n))
+		die_usage("%s: bad size '%s' (a number with an optional K, M or G suffix)", opt, val);
+	setenv(var, val, 1);
+}
+
+static void set_uint(const char *opt, const char *var, const char *val, unsigned min, unsigned max)
+{
+	char want[128];
+	unsigned n;
+
+	if (parse_uint(val, min, max, &n)) {
+		snprintf(want, sizeof(want), "%s: bad value '%%s' (a whole number from %u to %u)%%s",
+			 opt, min, max);
+		die_usage(want, val, "");
+	}
+	setenv(var, val, 1);
+}
+
+/* The shim: $PAGER_SHIM, the one beside us in a build tree, or the installed one. */
+static const char *find_shim(void)
+{
+	static char path[PATH_MAX];
+	char exe[PATH_MAX];
+	const char *env = getenv("PAGER_SHIM");
+	ssize_t n;
+
+	if (env && *env)
+		return env;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		snprintf(path, sizeof(path), "%s/../libpager-shim.so", dirname(exe));
+		if (access(path, R_OK) == 0)
+			return path;
+	}
+	return PAGER_SHIM_INSTALLED;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_STATS = 256, O_JSON, O_FA, O_RAMIN, O_RAMAX, O_THREADS, O_DEPTH, O_MINANON, O_LOG };
+	static const struct option opts[] = {
+		{ "stats", no_argument, NULL, O_STATS },
+		{ "stats-json", required_argument, NULL, O_JSON },
+		{ "fault-around", required_argument, NULL, O_FA },
+		{ "readahead-min", required_argument, NULL, O_RAMIN },
+		{ "readahead-max", required_argument, NULL, O_RAMAX },
+		{ "threads", required_argument, NULL, O_THREADS },
+		{ "io-depth", required_argument, NULL, O_DEPTH },
+		{ "min-anon", required_argument, NULL, O_MINANON },
+		{ "log", required_argument, NULL, O_LOG },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *shim, *old;
+	char pid[32], *preload;
+	int c, verbose = 0, level;
+
+	while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case O_STATS: setenv("PAGER_STATS", "1", 1); break;
+		case O_JSON: setenv("PAGER_STATS_JSON", optarg, 1); break;
+		case O_FA: set_size("--fault-around", "PAGER_FAULT_AROUND", optarg); break;
+		case O_RAMIN: set_size("--readahead-min", "PAGER_READAHEAD_MIN", optarg); break;
+		case O_RAMAX: set_size("--readahead-max", "PAGER_READAHEAD_MAX", optarg); break;
+		case O_THREADS: set_uint("--threads", "PAGER_THREADS", optarg, 1, 64); break;
+		case O_DEPTH: set_uint("--io-depth", "PAGER_IO_DEPTH", optarg, 1, 4096); break;
+		case O_MINANON: set_size("--min-anon", "PAGER_MIN_ANON", optarg); break;
+		case O_LOG:
+			if (parse_log_level(optarg, &level))
+				die_usage("--log: bad level '%s' (error, warn, info or debug)%s", optarg, "");
+			setenv("PAGER_LOG", optarg, 1);
+			break;
+		case 'v': verbose++; break;
+		case 'h': fputs(usage, stdout); return 0;
+		case 'V': printf("pager-run %s\n", PAGER_VERSION_STRING); return 0;
+		default: fprintf(stderr, "Try 'pager-run --help'.\n"); return 2;
+		}
+	}
+	if (optind >= argc)
+		die_usage("no program to run%s%s", "", "");
+	if (verbose)
+		setenv("PAGER_LOG", verbose > 1 ? "debug" : "info", 1);
+
+	shim = find_shim();
+	if (access(shim, R_OK)) {
+		fprintf(stderr, "pager-run: cannot find the shim at %s: %s (set PAGER_SHIM)\n", shim,
+			strerror(errno));
+		return 126;
+	}
+	old = getenv("LD_PRELOAD");
+	if (asprintf(&preload, "%s%s%s", shim, old && *old ? ":" : "", old ? old : "") < 0)
+		return 126;
+	setenv("LD_PRELOAD", preload, 1);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("PAGER_STATS_PID", pid, 1);
+	if (verbose)
+		fprintf(stderr, "pager-run: LD_PRELOAD=%s\n", preload);
+	execvp(argv[optind], &argv[optind]);
+	c = errno;
+	fprintf(stderr, "pager-run: %s: %s\n", argv[optind], strerror(c));
+	return c == ENOENT ? 127 : 126;
+}
