@@ -63,16 +63,22 @@ static void unlink_mapping(struct pager_engine *eng, struct address_space *as)
 	}
 }
 
+/* Undo get_mapping. */
+static void put_mapping(struct pager_engine *eng, struct address_space *as)
+{
+	if (as && --as->nr_vmas == 0) {
+		unlink_mapping(eng, as);
+		mapping_put(as);
+	}
+}
+
 static void vma_gone_hook(struct vma *v, void *arg)
 {
 	struct pager_engine *eng = arg;
 	struct address_space *as = v->mapping;
 
 	/* The page cache of a file lives while a mapping of it does. */
-	if (as && --as->nr_vmas == 0) {
-		unlink_mapping(eng, as);
-		mapping_put(as);
-	}
+	put_mapping(eng, as);
 	vma_free(v);
 }
 
@@ -81,20 +87,25 @@ static const struct vma_hooks engine_vma_hooks = {
 	.gone = vma_gone_hook,
 };
 
-/* Caller holds mm.lock for writing. */
-static struct address_space *get_mapping(struct pager_engine *eng, int fd, const struct stat *st)
+/* The page cache of a file, covering `pages`.  Caller holds mm.lock for writing. */
+static struct address_space *get_mapping(struct pager_engine *eng, int fd, const struct stat *st,
+					 uint64_t pages)
 {
 	struct address_space *as;
+	int rc;
 
 	for (as = eng->mappings; as; as = as->next)
 		if (as->dev == st->st_dev && as->ino == st->st_ino)
 			break;
 	if (!as) {
-		as = mapping_create(fd, st);
+		as = mapping_create(&eng->mm, fd, st, pages);
 		if (!as)
 			return NULL;
 		as->next = eng->mappings;
 		eng->mappings = as;
+	} else if ((rc = mapping_grow(&eng->mm, as, pages))) {
+		errno = -rc;
+		return NULL;
 	}
 	as->nr_vmas++;
 	return as;
@@ -174,8 +185,14 @@ static int engine_rebirth(struct pager_engine *eng)
 		pr_err("after fork: %s", err);
 		return rc;
 	}
-	for (struct address_space *as = eng->mappings; as; as = as->next)
+	for (struct address_space *as = eng->mappings; as; as = as->next) {
 		filemap_forget_reads(as);
+		rc = mapping_register(&eng->mm, as);
+		if (rc) {
+			pr_err("after fork: cannot register a page cache: %s", strerror(-rc));
+			return rc;
+		}
+	}
 	for (size_t i = 0; i < eng->mm.nr_vmas; i++) {
 		struct vma *v = eng->mm.vmas[i];
 
@@ -495,15 +512,21 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 	}
 
 	pthread_rwlock_wrlock(&eng->mm.lock);
+	if (!anon && !(as = get_mapping(eng, fd, &st,
+					 ((uint64_t)off >> PAGE_SHIFT) +
+						 ((len + PAGE_SIZE - 1) >> PAGE_SHIFT)))) {
+		rc = -errno;
+		goto out_unlock;
+	}
 	if (anon)
 		p = sys_mmap(addr, len, prot, flags, -1, off);
 	else
 		p = sys_mmap(addr, len, prot,
-			 MAP_PRIVATE | MAP_ANONYMOUS | (flags & (FIXED_FLAGS | MAP_NORESERVE | MAP_32BIT)),
-			 -1, 0);
+			     (flags & MAP_TYPE) | (flags & (FIXED_FLAGS | MAP_NORESERVE | MAP_32BIT)),
+			     as->memfd, off);
 	if (p == MAP_FAILED) {
 		rc = -errno;
-		goto out_unlock;
+		goto out_put;
 	}
 	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
 	/* MAP_FIXED may have replaced mappings of ours. */
@@ -513,23 +536,13 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 	rc = uffd_register(&eng->mm.uffd, (uintptr_t)p, len, UFFDIO_REGISTER_MODE_MISSING);
 	if (rc)
 		goto out_unmap;
-	if (!anon && !(as = get_mapping(eng, fd, &st))) {
-		rc = -errno;
-		goto out_unmap;
-	}
 	v = vma_alloc((uintptr_t)p, (uintptr_t)p + len, prot, flags, as,
 		      anon ? 0 : (pgoff_t)off >> PAGE_SHIFT);
 	if (!v || vma_insert(&eng->mm, v)) {
 		rc = -ENOMEM;
-		if (v) {
-			vma_gone_hook(v, eng);
-		} else if (as && --as->nr_vmas == 0) {
-			unlink_mapping(eng, as);
-			mapping_put(as);
-		}
+		vma_free(v);
 		goto out_unmap;
 	}
-	v->may_write = !anon && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR;
 	if (anon)
 		ra_init(&v->ra, 1, eng->env.ra_max);
 	else
@@ -552,6 +565,8 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 
 out_unmap:
 	sys_munmap(p, len);
+out_put:
+	put_mapping(eng, as);
 out_unlock:
 	pthread_rwlock_unlock(&eng->mm.lock);
 	return fail(-rc);

@@ -132,59 +132,31 @@ static int do_anonymous_page(struct handler *h, struct vma *v, uintptr_t addr, b
 	return FAULT_DONE;
 }
 
-/* Is page j of v in the cache, and where? */
-static char *cached_page(struct vma *v, size_t j)
-{
-	pgoff_t index = v->pgoff + j;
-	struct cache_chunk *c = find_chunk(v->mapping, index, false);
-
-	if (!c || __atomic_load_n(&c->state[index & (CHUNK_PAGES - 1)], __ATOMIC_ACQUIRE) !=
-			  PG_UPTODATE)
-		return NULL;
-	return page_address(c, index);
-}
-
-/*
- * filemap_map_pages: put every cached, not yet mapped page of [lo, hi) into
- * the mapping, in runs that are contiguous in the cache (one UFFDIO_COPY a
- * run).  Page `must` (the faulting one) is installed whatever its bit says.
- */
-static void filemap_map_pages(struct handler *h, struct vma *v, size_t lo, size_t hi, size_t must)
-{
-	size_t j = lo;
-
-	while (j < hi) {
-		char *src = (j == must || !pte_present(v, j)) ? cached_page(v, j) : NULL;
-		size_t k = j + 1;
-
-		if (!src) {
-			j++;
-			continue;
-		}
-		/* Extend while the next page follows in the same chunk. */
-		while (k < hi && ((v->pgoff + k) & (CHUNK_PAGES - 1)) != 0 &&
-		       (k == must || !pte_present(v, k)) && cached_page(v, k))
-			k++;
-		if (!install_run(h, v, j, k - j, src, false))
-			return;
-		j = k;
-	}
-}
-
 static long start_read(struct handler *h, struct address_space *as, pgoff_t index, uint64_t nr)
 {
-	long rc = page_cache_read(&h->io, as, index, (uint32_t)nr, &h->stats);
+	long rc = page_cache_read(&h->io, as, index, (uint32_t)nr);
 
 	if (rc < 0 && rc != -EBUSY)
 		pr_warn("cannot start a read of the page cache: %s", strerror((int)-rc));
 	return rc;
 }
 
+/* The page is in the cache: let the faulting thread retry; the kernel maps it. */
+static int map_cached_page(struct handler *h, uintptr_t addr)
+{
+	struct mm *mm = h->env->mm;
+
+	mm->ops->wake(mm, addr & PAGE_MASK, PAGE_SIZE);
+	return FAULT_DONE;
+}
+
 /*
- * do_read_fault: a file page.  Like the kernel's filemap_fault: look in the
- * cache, start readahead (synchronous window for the fault, asynchronous one
- * ahead of it) or, for a random miss, read the fault-around window; once the
- * page is there, map it with its cached neighbours.
+ * do_read_fault: a file page that is not in the cache (the kernel maps the
+ * ones that are).  Like the kernel's filemap_fault: start readahead (a
+ * synchronous window for this fault, an asynchronous one ahead of it) or,
+ * for a random miss, read the fault-around window; park the fault until the
+ * read lands, then wake the thread.  Also serves write faults: the page must
+ * be in before a private copy is made or a shared page is dirtied.
  */
 static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool retry)
 {
@@ -194,11 +166,15 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 	pgoff_t index = v->pgoff + i, eof;
 	size_t lo, hi;
 	int64_t size;
-	int state;
+	int state = page_state(as, index);
 
-	if (retry && page_state(as, index) == PG_LOCKED)
-		return FAULT_WAIT;
-	pte_clear(v, i);
+	if (retry) {
+		/* Parked: the only question is whether the read landed. */
+		if (state == PG_LOCKED)
+			return FAULT_WAIT;
+		if (state == PG_UPTODATE)
+			return map_cached_page(h, addr);
+	}
 	size = filemap_update_size(as);
 	if (size < 0) {
 		do_sigbus(h, v, addr);
@@ -214,6 +190,15 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 		filemap_clear_error(as, index);
 		do_sigbus(h, v, addr);
 		return FAULT_DONE;
+	}
+	if (state == PG_UPTODATE) {
+		/* Filled since the fault was raised, or gone since we filled it? */
+		if (page_in_cache(as, index)) {
+			stat_inc(&h->stats, file_hit);
+			return map_cached_page(h, addr);
+		}
+		set_page_state(as, index, PG_NONE);
+		state = PG_NONE;
 	}
 
 	/* The fault-around window, aligned in the mapping like the kernel's. */
@@ -231,10 +216,7 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 		pthread_spin_lock(&v->ra_lock);
 		ra = ra_fault(&v->ra, index, state != PG_UPTODATE, eof, &d);
 		pthread_spin_unlock(&v->ra_lock);
-		if (state == PG_UPTODATE)
-			stat_inc(&h->stats, file_hit);
-		else
-			stat_inc(&h->stats, file_miss);
+		stat_inc(&h->stats, file_miss);
 		if (ra) {
 			if (d.sync.nr)
 				start_read(h, as, d.sync.start, d.sync.nr);
@@ -250,24 +232,14 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 	if (page_state(as, index) == PG_NONE)
 		start_read(h, as, v->pgoff + lo, hi - lo);
 	state = page_state(as, index);
-	if (state == PG_LOCKED || state == PG_NONE)
-		return FAULT_WAIT;
+	if (state == PG_UPTODATE)
+		return map_cached_page(h, addr);
 	if (state == PG_ERROR) {
 		filemap_clear_error(as, index);
 		do_sigbus(h, v, addr);
 		return FAULT_DONE;
 	}
-
-	/* A sequential stream gets everything already read ahead of it. */
-	if (v->ra.size && hi < i + env->ra_max) {
-		hi = i + env->ra_max;
-		if (hi > npages)
-			hi = npages;
-		if (v->pgoff + hi > eof)
-			hi = (size_t)(eof - v->pgoff);
-	}
-	filemap_map_pages(h, v, lo, hi, i);
-	return FAULT_DONE;
+	return FAULT_WAIT;
 }
 
 static int handle_mm_fault(struct handler *h, uintptr_t addr, bool write, bool retry)
@@ -360,11 +332,14 @@ static void run_requests(struct handler *h)
 	r = env->reqs;
 	env->reqs = NULL;
 	pthread_mutex_unlock(&env->req_lock);
+	if (!r)
+		return;
+	pthread_rwlock_rdlock(&env->mm->lock);
 	while (r) {
 		struct fault_request *next = r->next;
 
 		for (uint64_t done = 0; done < r->nr;) {
-			uint64_t n = r->nr - done > CHUNK_PAGES ? CHUNK_PAGES : r->nr - done;
+			uint64_t n = r->nr - done > READ_RUN_PAGES ? READ_RUN_PAGES : r->nr - done;
 
 			if (start_read(h, r->as, r->index + done, n) == -EBUSY)
 				break; /* the ring is full: a hint may be dropped */
@@ -374,6 +349,7 @@ static void run_requests(struct handler *h)
 		kfree(r);
 		r = next;
 	}
+	pthread_rwlock_unlock(&env->mm->lock);
 }
 
 int fault_queue_willneed(struct fault_env *env, struct address_space *as, pgoff_t index, uint64_t nr)
@@ -431,8 +407,10 @@ static void *handler_main(void *arg)
 				if (!(cqe->flags & IORING_CQE_F_MORE))
 					io_queue_poll(&h->io, env->wake_fd, IO_TAG_WAKE);
 			} else {
-				filemap_read_done(&h->io, io_uring_cqe_get_data(cqe), cqe->res,
-						  &h->stats);
+				pthread_rwlock_rdlock(&env->mm->lock);
+				filemap_read_done(env->mm, &h->io, io_uring_cqe_get_data(cqe),
+						  cqe->res, &h->stats);
+				pthread_rwlock_unlock(&env->mm->lock);
 				io_done = true;
 			}
 		}
@@ -452,7 +430,7 @@ int handler_start(struct handler *h, struct fault_env *env, unsigned io_depth)
 
 	h->env = env;
 	h->nr_parked = 0;
-	rc = io_init(&h->io, io_depth);
+	rc = io_init(&h->io, io_depth, (size_t)READ_RUN_PAGES << PAGE_SHIFT);
 	if (rc)
 		return rc;
 	rc = pthread_create(&h->thread, NULL, handler_main, h);

@@ -1,38 +1,119 @@
 /*
- * filemap.c - the page cache (see filemap.h).
+ * filemap.c - the page cache in a memfd (see filemap.h).
  */
-#include "kmem.h"
-#include "sys.h"
 #include "filemap.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "kmem.h"
 #include "log.h"
 #include "stats.h"
+#include "sys.h"
 
-#define CHUNK_BYTES ((size_t)CHUNK_PAGES << PAGE_SHIFT)
+/* Room to grow: a window is reserved well past what the first mapping needs. */
+#define WINDOW_MIN_PAGES (1ULL << 24) /* 64 GiB of address space, not memory */
 
-struct address_space *mapping_create(int fd, const struct stat *st)
+static uint64_t window_pages_for(uint64_t pages)
 {
-	struct address_space *as = kcalloc(1, sizeof(*as));
+	uint64_t n = pages * 2;
+
+	if (n < WINDOW_MIN_PAGES)
+		n = WINDOW_MIN_PAGES;
+	return n > FILEMAP_MAX_PAGES ? FILEMAP_MAX_PAGES : n;
+}
+
+/* Map and register a window of `pages` pages, sized memfd and state with it. */
+static int window_create(struct mm *mm, struct address_space *as, uint64_t pages, char **win,
+			 uint8_t **state)
+{
+	size_t len = (size_t)pages << PAGE_SHIFT;
+	int rc;
+
+	if (ftruncate(as->memfd, (off_t)len))
+		return -errno;
+	*win = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, as->memfd, 0);
+	if (*win == MAP_FAILED)
+		return -errno;
+	rc = uffd_register(&mm->uffd, (uintptr_t)*win, len, UFFDIO_REGISTER_MODE_MISSING);
+	if (rc == 0) {
+		*state = kzalloc(pages);
+		if (*state)
+			return 0;
+		rc = -ENOMEM;
+	}
+	sys_munmap(*win, len);
+	return rc;
+}
+
+struct address_space *mapping_create(struct mm *mm, int fd, const struct stat *st, uint64_t pages)
+{
+	struct address_space *as = kzalloc(sizeof(*as));
+	int rc = -ENOMEM;
 
 	if (!as)
-		return NULL;
+		goto fail;
+	as->fd = as->memfd = -1;
 	as->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (as->fd < 0) {
-		kfree(as);
-		return NULL;
-	}
+	if (as->fd < 0)
+		goto fail_errno;
+	as->memfd = memfd_create("pager-cache", MFD_CLOEXEC);
+	if (as->memfd < 0)
+		goto fail_errno;
+	as->nr_pages = window_pages_for(pages);
+	rc = window_create(mm, as, as->nr_pages, &as->window, &as->state);
+	if (rc)
+		goto fail;
 	as->dev = st->st_dev;
 	as->ino = st->st_ino;
 	as->size = st->st_size;
 	as->refcount = 1;
 	return as;
+
+fail_errno:
+	rc = -errno;
+fail:
+	if (as) {
+		if (as->fd >= 0)
+			close(as->fd);
+		if (as->memfd >= 0)
+			close(as->memfd);
+		kfree(as);
+	}
+	errno = -rc;
+	return NULL;
+}
+
+int mapping_grow(struct mm *mm, struct address_space *as, uint64_t pages)
+{
+	uint64_t n;
+	uint8_t *state;
+	char *win;
+	int rc;
+
+	if (pages <= as->nr_pages)
+		return 0;
+	if (pages > FILEMAP_MAX_PAGES)
+		return -EOVERFLOW;
+	n = window_pages_for(pages);
+	rc = window_create(mm, as, n, &win, &state);
+	if (rc)
+		return rc;
+	memcpy(state, as->state, as->nr_pages);
+	sys_munmap(as->window, (size_t)as->nr_pages << PAGE_SHIFT);
+	kfree(as->state);
+	as->window = win;
+	as->state = state;
+	as->nr_pages = n;
+	return 0;
+}
+
+int mapping_register(struct mm *mm, struct address_space *as)
+{
+	return uffd_register(&mm->uffd, (uintptr_t)as->window, (size_t)as->nr_pages << PAGE_SHIFT,
+			     UFFDIO_REGISTER_MODE_MISSING);
 }
 
 void mapping_get(struct address_space *as)
@@ -40,165 +121,104 @@ void mapping_get(struct address_space *as)
 	__atomic_add_fetch(&as->refcount, 1, __ATOMIC_RELAXED);
 }
 
-static void chunk_free(struct cache_chunk *c)
-{
-	sys_munmap(c->data, CHUNK_BYTES);
-	kfree(c);
-}
-
 void mapping_put(struct address_space *as)
 {
 	if (__atomic_sub_fetch(&as->refcount, 1, __ATOMIC_ACQ_REL))
 		return;
-	for (unsigned i = 0; i < DIR_LEAVES; i++) {
-		if (!as->dir[i])
-			continue;
-		for (unsigned j = 0; j < LEAF_CHUNKS; j++)
-			if (as->dir[i][j])
-				chunk_free(as->dir[i][j]);
-		kfree(as->dir[i]);
-	}
+	sys_munmap(as->window, (size_t)as->nr_pages << PAGE_SHIFT);
+	kfree(as->state);
+	close(as->memfd);
 	close(as->fd);
 	kfree(as);
 }
 
-static struct cache_chunk *chunk_alloc(void)
+bool page_in_cache(struct address_space *as, pgoff_t index)
 {
-	struct cache_chunk *c = kcalloc(1, sizeof(*c));
+	unsigned char v = 0;
 
-	if (!c)
-		return NULL;
-	/* NORESERVE: only the pages we fill take memory. */
-	c->data = sys_mmap(NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (c->data == MAP_FAILED) {
-		kfree(c);
-		return NULL;
-	}
-	return c;
+	/* mincore on a shmem mapping reports the page cache, mapped here or not. */
+	if (mincore(as->window + (index << PAGE_SHIFT), PAGE_SIZE, &v))
+		return false;
+	return v & 1;
 }
 
-/* Publish *slot = n unless someone beat us to it; returns the winner. */
-static void *publish(void *slot, void *n)
+static void punch(struct address_space *as, pgoff_t from, pgoff_t to)
 {
-	void *expected = NULL;
+	if (to <= from)
+		return;
+	fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(from << PAGE_SHIFT),
+		  (off_t)((to - from) << PAGE_SHIFT));
+	for (pgoff_t i = from; i < to && i < as->nr_pages; i++) {
+		uint8_t s = PG_UPTODATE;
 
-	if (__atomic_compare_exchange_n((void **)slot, &expected, n, false, __ATOMIC_ACQ_REL,
-					__ATOMIC_ACQUIRE))
-		return n;
-	return expected;
+		__atomic_compare_exchange_n(&as->state[i], &s, PG_NONE, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
+	}
 }
 
-struct cache_chunk *find_chunk(struct address_space *as, pgoff_t index, bool alloc)
+/* Bytes [from, to) of the cached page `index` get the file's bytes (or zeros past EOF). */
+static void refresh_tail(struct address_space *as, int64_t from, int64_t to, int64_t size)
 {
-	uint64_t ci = index >> CHUNK_SHIFT;
-	unsigned li = (unsigned)(ci >> LEAF_SHIFT), ei = (unsigned)(ci & (LEAF_CHUNKS - 1));
-	struct cache_chunk **leaf, *c;
+	char buf[PAGE_SIZE];
+	ssize_t n = 0;
 
-	if (ci >= (uint64_t)DIR_LEAVES * LEAF_CHUNKS)
-		return NULL;
-	leaf = __atomic_load_n(&as->dir[li], __ATOMIC_ACQUIRE);
-	if (!leaf) {
-		if (!alloc)
-			return NULL;
-		leaf = kcalloc(LEAF_CHUNKS, sizeof(*leaf));
-		if (!leaf)
-			return NULL;
-		struct cache_chunk **won = publish(&as->dir[li], leaf);
-		if (won != leaf)
-			kfree(leaf);
-		leaf = won;
+	if (to <= from || !page_in_cache(as, (pgoff_t)from >> PAGE_SHIFT))
+		return;
+	if (from < size) {
+		n = pread(as->fd, buf, (size_t)(to - from), from);
+		if (n < 0)
+			n = 0;
 	}
-	c = __atomic_load_n(&leaf[ei], __ATOMIC_ACQUIRE);
-	if (c || !alloc)
-		return c;
-	c = chunk_alloc();
-	if (!c)
-		return NULL;
-	struct cache_chunk *won = publish(&leaf[ei], c);
-	if (won != c) {
-		chunk_free(c);
-		return won;
-	}
-	uint64_t n = __atomic_load_n(&as->nr_chunks, __ATOMIC_RELAXED);
-	while (n < ci + 1 && !__atomic_compare_exchange_n(&as->nr_chunks, &n, ci + 1, false,
-							   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
-	return c;
-}
-
-/* Drop every cached page from `from` on (reads in flight are left alone). */
-static void invalidate_from(struct address_space *as, pgoff_t from)
-{
-	uint64_t nr = __atomic_load_n(&as->nr_chunks, __ATOMIC_RELAXED);
-
-	for (uint64_t ci = from >> CHUNK_SHIFT; ci < nr; ci++) {
-		struct cache_chunk *c = find_chunk(as, ci << CHUNK_SHIFT, false);
-
-		if (!c)
-			continue;
-		for (unsigned i = 0; i < CHUNK_PAGES; i++) {
-			uint8_t s = PG_UPTODATE;
-
-			if ((ci << CHUNK_SHIFT) + i < from)
-				continue;
-			__atomic_compare_exchange_n(&c->state[i], &s, PG_NONE, false,
-						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-			s = PG_ERROR;
-			__atomic_compare_exchange_n(&c->state[i], &s, PG_NONE, false,
-						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-		}
-	}
+	memset(buf + n, 0, (size_t)(to - from - n));
+	/* The page is in the memfd, so this writes into it and allocates nothing. */
+	if (pwrite(as->memfd, buf, (size_t)(to - from), from) < 0)
+		pr_warn("updating the cached last page: %s", strerror(errno));
 }
 
 int64_t filemap_update_size(struct address_space *as)
 {
 	struct stat st;
-	int64_t old;
+	int64_t old, new;
 
 	if (fstat(as->fd, &st))
 		return -errno;
-	old = __atomic_exchange_n(&as->size, (int64_t)st.st_size, __ATOMIC_ACQ_REL);
-	if (old != st.st_size) {
-		int64_t low = old < st.st_size ? old : st.st_size;
+	new = st.st_size;
+	old = __atomic_exchange_n(&as->size, new, __ATOMIC_ACQ_REL);
+	if (old == new)
+		return new;
+	if (new < old) {
+		/* Shrunk: pages wholly past the end leave; the last one reads zero past it. */
+		punch(as, size_to_pages(new), size_to_pages(old));
+		if (new & (PAGE_SIZE - 1))
+			refresh_tail(as, new, (new | (int64_t)(PAGE_SIZE - 1)) + 1, new);
+	} else if (old & (PAGE_SIZE - 1)) {
+		/* Grown: the old last page had zeros where the file now has data. */
+		int64_t end = (old | (int64_t)(PAGE_SIZE - 1)) + 1;
 
-		invalidate_from(as, (pgoff_t)low >> PAGE_SHIFT);
+		refresh_tail(as, old, end < new ? end : new, new);
 	}
-	return st.st_size;
+	return new;
 }
 
-static bool trylock_page(struct cache_chunk *c, pgoff_t index)
+static bool trylock_page(struct address_space *as, pgoff_t index)
 {
 	uint8_t s = PG_NONE;
 
-	return __atomic_compare_exchange_n(&c->state[index & (CHUNK_PAGES - 1)], &s, PG_LOCKED,
-					   false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	return __atomic_compare_exchange_n(&as->state[index], &s, PG_LOCKED, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_RELAXED);
 }
 
-static void set_state(struct cache_chunk *c, pgoff_t index, uint8_t s)
-{
-	__atomic_store_n(&c->state[index & (CHUNK_PAGES - 1)], s, __ATOMIC_RELEASE);
-}
-
-/* Start one read of the locked run [index, index + nr), all in chunk c. */
-static int submit_run(struct io_ctx *io, struct address_space *as, struct cache_chunk *c,
-		      pgoff_t index, uint32_t nr)
+/* Start one read of the locked run [index, index + nr). */
+static int submit_run(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr)
 {
 	struct io_req *r = io_req_get(io);
 
 	if (!r)
 		return -EBUSY;
-	/*
-	 * Populate the run's pages in one call: letting the read fault them in
-	 * one at a time costs a trap each, which is most of the price of a page
-	 * in a VM.
-	 */
-	sys_madvise(page_address(c, index), (size_t)nr << PAGE_SHIFT, MADV_POPULATE_WRITE);
 	mapping_get(as);
 	r->owner = as;
 	r->index = index;
 	r->nr = nr;
-	r->buf = page_address(c, index);
 	r->fd = as->fd;
 	r->off = (off_t)(index << PAGE_SHIFT);
 	r->len = (size_t)nr << PAGE_SHIFT;
@@ -210,47 +230,62 @@ static int submit_run(struct io_ctx *io, struct address_space *as, struct cache_
 	return 0;
 }
 
-long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr,
-		     struct pager_stats *st)
+long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr)
 {
 	pgoff_t i = index, end = index + nr;
 	long started = 0;
 
-	(void)st;
+	if (end > as->nr_pages)
+		end = as->nr_pages;
 	while (i < end) {
-		struct cache_chunk *c = find_chunk(as, i, true);
-		pgoff_t chunk_end = (i | (CHUNK_PAGES - 1)) + 1;
+		pgoff_t run;
+		int rc;
 
-		if (!c)
-			return started ? started : -ENOMEM;
-		if (chunk_end > end)
-			chunk_end = end;
-		while (i < chunk_end) {
-			pgoff_t run;
-			int rc;
-
-			if (!trylock_page(c, i++))
-				continue; /* cached, or another read has it */
-			run = i - 1;
-			while (i < chunk_end && trylock_page(c, i))
-				i++;
-			rc = submit_run(io, as, c, run, (uint32_t)(i - run));
-			if (rc) {
-				for (pgoff_t j = run; j < i; j++)
-					set_state(c, j, PG_NONE);
-				return started ? started : rc;
-			}
-			started += (long)(i - run);
+		if (!trylock_page(as, i++))
+			continue; /* cached, or another read has it */
+		run = i - 1;
+		while (i < end && i - run < READ_RUN_PAGES && trylock_page(as, i))
+			i++;
+		rc = submit_run(io, as, run, (uint32_t)(i - run));
+		if (rc) {
+			for (pgoff_t j = run; j < i; j++)
+				set_page_state(as, j, PG_NONE);
+			return started ? started : rc;
 		}
+		started += (long)(i - run);
 	}
 	return started;
 }
 
-void filemap_read_done(struct io_ctx *io, struct io_req *r, int res, struct pager_stats *st)
+/* Put pages [index, index + nr) from buf into the memfd; pages already there stay as they are. */
+static void add_to_page_cache(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,
+			      const char *buf)
+{
+	uint32_t done = 0;
+
+	while (done < nr) {
+		long rc = mm->ops->install_copy(mm, (uintptr_t)as->window + ((index + done) << PAGE_SHIFT),
+						buf + ((size_t)done << PAGE_SHIFT),
+						(size_t)(nr - done) << PAGE_SHIFT);
+
+		if (rc > 0)
+			done += (uint32_t)((size_t)rc >> PAGE_SHIFT);
+		else if (rc == -EEXIST || rc == -EAGAIN)
+			done += rc == -EEXIST; /* there already: perhaps dirty, never overwrite */
+		else {
+			pr_err("cannot add %u pages to the cache: %s", nr - done, strerror((int)-rc));
+			for (; done < nr; done++)
+				set_page_state(as, index + done, PG_ERROR);
+			return;
+		}
+	}
+}
+
+void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int res,
+		       struct pager_stats *st)
 {
 	struct address_space *as = r->owner;
-	struct cache_chunk *c = find_chunk(as, r->index, false);
-	uint8_t state = PG_UPTODATE;
+	int state = PG_UPTODATE;
 
 	if (res == -EINTR || res == -EAGAIN || (res > 0 && r->done + (size_t)res < r->len)) {
 		/* Interrupted or short, not at EOF yet: read the rest. */
@@ -268,34 +303,38 @@ void filemap_read_done(struct io_ctx *io, struct io_req *r, int res, struct page
 		r->done += (size_t)res;
 		/* EOF inside the run: the tail reads zero, as it does in the kernel. */
 		memset((char *)r->buf + r->done, 0, r->len - r->done);
+		add_to_page_cache(mm, as, r->index, r->nr, r->buf);
 		stat_add(st, pages_read, r->nr);
 		stat_add(st, bytes_read, r->done);
 	}
-	for (pgoff_t i = r->index; i < r->index + r->nr; i++)
-		set_state(c, i, state);
+	for (pgoff_t i = r->index; i < r->index + r->nr; i++) {
+		uint8_t s = PG_LOCKED;
+
+		/* add_to_page_cache may have marked errors already. */
+		__atomic_compare_exchange_n(&as->state[i], &s, (uint8_t)state, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
+	}
 	io_req_put(io, r);
 	mapping_put(as);
 }
 
 void filemap_clear_error(struct address_space *as, pgoff_t index)
 {
-	struct cache_chunk *c = find_chunk(as, index, false);
 	uint8_t s = PG_ERROR;
 
-	if (c)
-		__atomic_compare_exchange_n(&c->state[index & (CHUNK_PAGES - 1)], &s, PG_NONE, false,
-					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	if (index < as->nr_pages)
+		__atomic_compare_exchange_n(&as->state[index], &s, PG_NONE, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
 }
 
 void filemap_forget_reads(struct address_space *as)
 {
-	uint64_t nr = __atomic_load_n(&as->nr_chunks, __ATOMIC_RELAXED);
+	/* Reads are clipped to EOF: no page past it was ever locked. */
+	uint64_t n = size_to_pages(as->size) + READ_RUN_PAGES;
 
-	for (uint64_t ci = 0; ci < nr; ci++) {
-		struct cache_chunk *c = find_chunk(as, ci << CHUNK_SHIFT, false);
-
-		for (unsigned i = 0; c && i < CHUNK_PAGES; i++)
-			if (c->state[i] == PG_LOCKED)
-				c->state[i] = PG_NONE;
-	}
+	if (n > as->nr_pages)
+		n = as->nr_pages;
+	for (uint64_t i = 0; i < n; i++)
+		if (as->state[i] == PG_LOCKED)
+			as->state[i] = PG_NONE;
 }

@@ -1,12 +1,23 @@
 /*
  * filemap.h - the page cache: one struct address_space per file (keyed by
- * device and inode, shared by every mapping of that file in the engine),
- * filled by io_uring reads.  Like the kernel's mm/filemap.c, with names to
- * match: find_get_page, page_cache_read, filemap_fault's helpers.
+ * device and inode, shared by every mapping of that file in the engine).
  *
- * Pages live in 2 MiB chunks so that a run of neighbouring file pages is
- * contiguous in memory and goes into a mapping with one UFFDIO_COPY.  The
- * index is a fixed two-level table: lookups take no lock.
+ * The cache's pages live in a memfd, and the program's file mappings are
+ * mappings of that memfd (MAP_PRIVATE or MAP_SHARED as asked), registered
+ * for MISSING faults.  So a page that is in the cache is mapped by the kernel
+ * itself, with its own fault-around, copy-on-write for private mappings and
+ * coherence between every shared mapping; only a page that is not in the
+ * cache comes to us.  We read it from the file with io_uring into a bounce
+ * buffer and put it into the memfd with UFFDIO_COPY through a registered
+ * "window" mapping of the memfd that nothing ever touches: the copy is
+ * atomic (a page that is already there, perhaps dirty, is never overwritten:
+ * -EEXIST) and nobody can see a half-filled page.
+ *
+ * Why a memfd rather than pages of our own copied into each mapping (the
+ * first design): measured here, the copy design paid a UFFDIO_COPY for every
+ * page of every mapping and could not make two MAP_SHARED mappings coherent;
+ * with the memfd a warm page costs a kernel minor fault, and shared stores
+ * are seen by every mapping and process at once.
  */
 #ifndef PAGER_FILEMAP_H
 #define PAGER_FILEMAP_H
@@ -21,60 +32,53 @@
 #include "pager.h"
 #include "readahead.h"
 
-#define CHUNK_SHIFT 9 /* pages per chunk: 512, 2 MiB */
-#define CHUNK_PAGES (1U << CHUNK_SHIFT)
-#define LEAF_SHIFT 10
-#define LEAF_CHUNKS (1U << LEAF_SHIFT)
-#define DIR_LEAVES 4096U
+/* Largest run of pages one read brings in (and one bounce buffer holds). */
+#define READ_RUN_PAGES 512U
 /* Largest file page the cache can index (8 TiB of file). */
-#define FILEMAP_MAX_PAGES ((uint64_t)DIR_LEAVES * LEAF_CHUNKS * CHUNK_PAGES)
+#define FILEMAP_MAX_PAGES (1ULL << 31)
 
 /* Page states: the kernel's PG_locked (read in flight), PG_uptodate, PG_error. */
 enum { PG_NONE = 0, PG_LOCKED = 1, PG_UPTODATE = 2, PG_ERROR = 3 };
 
-struct cache_chunk {
-	uint8_t *data; /* CHUNK_PAGES pages */
-	uint8_t state[CHUNK_PAGES]; /* accessed atomically */
-};
-
 struct address_space {
 	dev_t dev;
 	ino_t ino;
-	int fd; /* our own descriptor: the program may close its own */
+	int fd; /* our own descriptor of the file: the program may close its own */
+	int memfd; /* the cache */
 	long refcount; /* the engine's list (while nr_vmas > 0) + reads in flight */
 	unsigned nr_vmas; /* under mm->lock */
 	int64_t size; /* i_size as last seen (atomic) */
-	uint64_t nr_chunks; /* 1 + highest chunk ever allocated (atomic) */
-	struct cache_chunk **dir[DIR_LEAVES];
+	/* Under mm->lock (read to use, write to grow): */
+	char *window; /* MAP_SHARED view of the memfd, registered, never touched */
+	uint64_t nr_pages; /* extent of window, state and memfd */
+	uint8_t *state; /* one byte a page, accessed atomically */
 	struct address_space *next;
 };
 
-/* A new page cache for the file open as fd (duplicated).  NULL with errno. */
-struct address_space *mapping_create(int fd, const struct stat *st);
+/*
+ * A new page cache for the file open as fd (duplicated), covering at least
+ * `pages` pages, its window registered with mm's uffd.  NULL with errno.
+ */
+struct address_space *mapping_create(struct mm *mm, int fd, const struct stat *st, uint64_t pages);
+/* Make the cache cover `pages` pages.  Caller holds mm->lock for writing. */
+int mapping_grow(struct mm *mm, struct address_space *as, uint64_t pages);
 void mapping_get(struct address_space *as);
 void mapping_put(struct address_space *as);
+/* After fork, in the child: register the window with the child's new uffd. */
+int mapping_register(struct mm *mm, struct address_space *as);
 
-/* The chunk holding page index, allocating it if `alloc`; NULL if absent or ENOMEM. */
-struct cache_chunk *find_chunk(struct address_space *as, pgoff_t index, bool alloc);
-
-static inline int page_state(struct address_space *as, pgoff_t index)
+static inline int page_state(const struct address_space *as, pgoff_t index)
 {
-	struct cache_chunk *c = find_chunk(as, index, false);
-
-	return c ? __atomic_load_n(&c->state[index & (CHUNK_PAGES - 1)], __ATOMIC_ACQUIRE) : PG_NONE;
+	return index < as->nr_pages ? __atomic_load_n(&as->state[index], __ATOMIC_ACQUIRE) : PG_NONE;
 }
 
-static inline void *page_address(struct cache_chunk *c, pgoff_t index)
+static inline void set_page_state(struct address_space *as, pgoff_t index, int s)
 {
-	return c->data + ((index & (CHUNK_PAGES - 1)) << PAGE_SHIFT);
+	__atomic_store_n(&as->state[index], (uint8_t)s, __ATOMIC_RELEASE);
 }
 
-/*
- * Re-read the file's size; if it changed, drop cached pages from the old or
- * new last page on (a grown file's old last page had a zero tail; a shrunk
- * file's pages past EOF are gone).  Returns the size, or -errno.
- */
-int64_t filemap_update_size(struct address_space *as);
+/* Is page index in the memfd?  (The state is a hint; this asks the kernel.) */
+bool page_in_cache(struct address_space *as, pgoff_t index);
 
 static inline pgoff_t size_to_pages(int64_t size)
 {
@@ -82,15 +86,28 @@ static inline pgoff_t size_to_pages(int64_t size)
 }
 
 /*
+ * Re-read the file's size; if it changed, bring the cache in line the way
+ * truncate does in the kernel: pages past the new end leave the cache (and
+ * every mapping), the partial last page reads zero past the end, and a page
+ * that was the old partial last page gets the file's new bytes.
+ * Returns the size, or -errno.
+ */
+int64_t filemap_update_size(struct address_space *as);
+
+/*
  * page_cache_read: start reads of the pages of [index, index + nr) that are
  * neither cached nor being read.  Returns the number of pages whose read was
- * started, or -errno (ENOMEM, or the ring is full: -EBUSY, some started).
+ * started, or -errno (-EBUSY: the ring is full).
  */
-long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr,
-		     struct pager_stats *st);
+long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr);
 
-/* A read finished: mark its pages uptodate (zero tail at EOF) or error, or resubmit. */
-void filemap_read_done(struct io_ctx *io, struct io_req *r, int res, struct pager_stats *st);
+/*
+ * A read finished: put its pages into the cache (zero tail at EOF) and mark
+ * them uptodate, or mark them in error, or resubmit a short read.  Caller
+ * holds mm->lock for reading.
+ */
+void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int res,
+		       struct pager_stats *st);
 
 /* An error was reported on this page: let the next access try again. */
 void filemap_clear_error(struct address_space *as, pgoff_t index);

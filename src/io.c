@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int io_init(struct io_ctx *io, unsigned depth)
+int io_init(struct io_ctx *io, unsigned depth, size_t bounce_len)
 {
 	unsigned entries = depth + 4; /* room for the polls */
 	int rc;
@@ -25,8 +25,18 @@ int io_init(struct io_ctx *io, unsigned depth)
 		io->reqs = NULL;
 		return rc;
 	}
+	/* Reserved, not committed: a buffer takes memory once used, then is reused. */
+	io->bounce = kcalloc(depth, bounce_len);
+	if (!io->bounce) {
+		io_uring_queue_exit(&io->ring);
+		kfree(io->reqs);
+		io->reqs = NULL;
+		return -ENOMEM;
+	}
+	io->bounce_len = bounce_len;
 	io->depth = depth;
 	for (unsigned i = 0; i < depth; i++) {
+		io->reqs[i].buf = io->bounce + (size_t)i * bounce_len;
 		io->reqs[i].next_free = io->free;
 		io->free = &io->reqs[i];
 	}
@@ -38,6 +48,7 @@ void io_exit(struct io_ctx *io)
 	if (!io->reqs)
 		return;
 	io_uring_queue_exit(&io->ring);
+	kfree(io->bounce);
 	kfree(io->reqs);
 	io->reqs = NULL;
 }

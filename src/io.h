@@ -22,7 +22,7 @@ struct io_req {
 	void *owner; /* the address_space being read */
 	uint64_t index; /* first page */
 	uint32_t nr; /* pages */
-	void *buf;
+	void *buf; /* the bounce buffer the read lands in */
 	int fd;
 	off_t off;
 	size_t len, done;
@@ -31,11 +31,14 @@ struct io_req {
 struct io_ctx {
 	struct io_uring ring;
 	struct io_req *reqs, *free;
+	char *bounce; /* depth buffers of bounce_len bytes: one per request */
+	size_t bounce_len;
 	unsigned depth;
 	unsigned inflight;
 };
 
-int io_init(struct io_ctx *io, unsigned depth);
+/* A ring of `depth` requests, each with a bounce buffer of bounce_len bytes. */
+int io_init(struct io_ctx *io, unsigned depth, size_t bounce_len);
 void io_exit(struct io_ctx *io);
 
 /* A free request, or NULL when `depth` reads are already in flight. */
