@@ -35,17 +35,25 @@ extern "C" {
 /*
  * mmap-compatible calls on the default engine.
  *
- * Served by the pager: MAP_PRIVATE|MAP_ANONYMOUS, and regular-file mappings
- * (MAP_PRIVATE, or MAP_SHARED read-only).  Left to the kernel (a plain
- * mmap(2), still unmapped by pager_munmap): MAP_SHARED anonymous memory,
- * MAP_HUGETLB, MAP_GROWSDOWN and files that are not regular files.
- * A writable MAP_SHARED file mapping (or mprotect adding PROT_WRITE to one)
- * fails with ENOTSUP until write-back lands.
+ * Served by the pager: MAP_PRIVATE|MAP_ANONYMOUS, and mappings of regular
+ * files, MAP_PRIVATE and MAP_SHARED, writable ones included: stores to a
+ * MAP_SHARED mapping reach the file on pager_msync, pager_munmap, engine
+ * shutdown and normal exit (a kernel without UFFD_FEATURE_WP_ASYNC and
+ * PAGEMAP_SCAN, before Linux 6.7, refuses writable ones with ENOTSUP).
+ * Left to the kernel (a plain mmap(2), still unmapped by pager_munmap):
+ * MAP_SHARED anonymous memory, MAP_HUGETLB, MAP_GROWSDOWN and files that are
+ * not regular files.
  */
 void *pager_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
 int pager_munmap(void *addr, size_t length);
 int pager_mprotect(void *addr, size_t length, int prot);
 int pager_madvise(void *addr, size_t length, int advice);
+/*
+ * msync(2): stores made through MAP_SHARED file mappings reach the file
+ * (MS_SYNC: durably, before it returns).  They also reach it on munmap, at
+ * pager_engine_destroy and at normal exit, but not if the process is killed.
+ */
+int pager_msync(void *addr, size_t length, int flags);
 /* mremap(2): move or resize a mapping; a pager mapping stays served. */
 void *pager_mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...);
 
@@ -95,6 +103,7 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t length, int
 int pager_engine_munmap(struct pager_engine *eng, void *addr, size_t length);
 int pager_engine_mprotect(struct pager_engine *eng, void *addr, size_t length, int prot);
 int pager_engine_madvise(struct pager_engine *eng, void *addr, size_t length, int advice);
+int pager_engine_msync(struct pager_engine *eng, void *addr, size_t length, int flags);
 void *pager_engine_mremap(struct pager_engine *eng, void *old_address, size_t old_size,
 			  size_t new_size, int flags, void *new_address);
 

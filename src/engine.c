@@ -23,6 +23,7 @@
 #include "mm.h"
 #include "pager.h"
 #include "stats.h"
+#include "writeback.h"
 
 /* The vmas that overlap [start, end) (the body sees each as v). */
 #define for_each_vma_in(mm, start, end, v, i)                                      \
@@ -40,6 +41,11 @@ struct pager_engine {
 	struct pager_stats dead_stats; /* of handlers that were replaced (fork) */
 	struct pager_engine *next; /* all engines, for fork */
 };
+
+/* POISON for SIGBUS past EOF; WP_ASYNC (on shmem) for dirty tracking without faults. */
+#define UFFD_WANT                                                                      \
+	(UFFD_FEATURE_POISON | UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_HUGETLBFS_SHMEM | \
+	 UFFD_FEATURE_MISSING_SHMEM)
 
 static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pager_engine *engines;
@@ -111,6 +117,83 @@ static struct address_space *get_mapping(struct pager_engine *eng, int fd, const
 	return as;
 }
 
+/* ---- write-back around unmaps ---- */
+
+/* Are stores to this vma tracked (a MAP_SHARED mapping of a file open for writing)? */
+static bool vma_tracks_writes(const struct vma *v)
+{
+	int type = v->flags & MAP_TYPE;
+
+	return v->mapping && v->may_write && (type == MAP_SHARED || type == MAP_SHARED_VALIDATE);
+}
+
+/* The files whose written pages an operation collected, to write back after it. */
+struct wb_set {
+	struct address_space *as[16];
+	unsigned n;
+	int err;
+};
+
+static void wb_set_add(struct wb_set *set, struct address_space *as)
+{
+	for (unsigned i = 0; i < set->n; i++)
+		if (set->as[i] == as)
+			return;
+	if (set->n == 16) {
+		/* Full: write this one back now rather than lose track of it. */
+		int rc = writeback_flush(as, false, false);
+		(void)rc;
+		return;
+	}
+	mapping_get(as);
+	set->as[set->n++] = as;
+}
+
+/*
+ * Before [start, end) is unmapped, moved or replaced: move what was written
+ * there to the dirty lists (the page tables are about to forget it).  With
+ * `whole_file`, every shared mapping of those files is collected (msync:
+ * the file's dirty pages, whichever mapping wrote them).  Caller holds mm.lock.
+ */
+static void wb_collect(struct pager_engine *eng, uintptr_t start, uintptr_t end, bool whole_file,
+		       struct wb_set *set)
+{
+	struct vma *v;
+
+	for_each_vma_in(&eng->mm, start, end, v, i) {
+		if (!vma_tracks_writes(v))
+			continue;
+		if (writeback_collect(&eng->mm, v, start, end) && !set->err)
+			set->err = -ENOMEM;
+		wb_set_add(set, v->mapping);
+	}
+	if (!whole_file)
+		return;
+	for (size_t i = 0; i < eng->mm.nr_vmas; i++) {
+		struct vma *w = eng->mm.vmas[i];
+
+		for (unsigned k = 0; k < set->n; k++)
+			if (w->mapping == set->as[k] && vma_tracks_writes(w))
+				writeback_collect(&eng->mm, w, w->start, w->end);
+	}
+}
+
+/* Write back what wb_collect found; with `report`, return the first error. */
+static int wb_flush(struct wb_set *set, bool sync, bool report)
+{
+	int rc = set->err;
+
+	for (unsigned i = 0; i < set->n; i++) {
+		int err = writeback_flush(set->as[i], sync, report);
+
+		if (err && !rc)
+			rc = err;
+		mapping_put(set->as[i]);
+	}
+	set->n = 0;
+	return rc;
+}
+
 /* ---- handler threads ---- */
 
 static int start_handlers(struct pager_engine *eng)
@@ -164,6 +247,18 @@ static void atfork_parent(void)
 	pthread_mutex_unlock(&engines_lock);
 }
 
+/* Register a vma's range with the uffd: missing pages, and writes if tracked. */
+static int vma_register(struct pager_engine *eng, struct vma *v)
+{
+	bool wp = vma_tracks_writes(v);
+	int rc = uffd_register(&eng->mm.uffd, v->start, v->end - v->start,
+			       UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0));
+
+	if (!rc && wp)
+		rc = eng->mm.ops->writeprotect(&eng->mm, v->start, v->end - v->start);
+	return rc;
+}
+
 static int engine_rebirth(struct pager_engine *eng)
 {
 	char err[256];
@@ -180,7 +275,7 @@ static int engine_rebirth(struct pager_engine *eng)
 	eng->env.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&eng->env.req_lock, NULL);
 	uffd_close(&eng->mm.uffd);
-	rc = uffd_open(&eng->mm.uffd, UFFD_FEATURE_POISON, err, sizeof(err));
+	rc = uffd_open(&eng->mm.uffd, UFFD_WANT, err, sizeof(err));
 	if (rc) {
 		pr_err("after fork: %s", err);
 		return rc;
@@ -193,11 +288,12 @@ static int engine_rebirth(struct pager_engine *eng)
 			return rc;
 		}
 	}
+	close(eng->mm.pagemap_fd);
+	eng->mm.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	for (size_t i = 0; i < eng->mm.nr_vmas; i++) {
 		struct vma *v = eng->mm.vmas[i];
 
-		rc = uffd_register(&eng->mm.uffd, v->start, v->end - v->start,
-				   UFFDIO_REGISTER_MODE_MISSING);
+		rc = vma_register(eng, v);
 		if (rc) {
 			pr_err("after fork: cannot register %#lx-%#lx: %s", (unsigned long)v->start,
 			       (unsigned long)v->end, strerror(-rc));
@@ -224,6 +320,35 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void atfork_register(void)
 {
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* Stores through shared mappings reach the file when the process exits normally. */
+static void engine_writeback_all(struct pager_engine *eng, bool report, int *err)
+{
+	struct wb_set set = { .n = 0 };
+	int rc;
+
+	pthread_rwlock_rdlock(&eng->mm.lock);
+	wb_collect(eng, 0, UINTPTR_MAX, false, &set);
+	pthread_rwlock_unlock(&eng->mm.lock);
+	rc = wb_flush(&set, false, report);
+	if (err && rc && !*err)
+		*err = rc;
+}
+
+static void atexit_writeback(void)
+{
+	pthread_mutex_lock(&engines_lock);
+	for (struct pager_engine *e = engines; e; e = e->next)
+		engine_writeback_all(e, false, NULL);
+	pthread_mutex_unlock(&engines_lock);
+}
+
+static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
+
+static void atexit_register(void)
+{
+	atexit(atexit_writeback);
 }
 
 /* ---- lifetime ---- */
@@ -268,11 +393,15 @@ struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err,
 	rc = mm_init(&eng->mm);
 	if (rc)
 		goto fail_free;
-	rc = uffd_open(&eng->mm.uffd, UFFD_FEATURE_POISON, err, errlen);
+	rc = uffd_open(&eng->mm.uffd, UFFD_WANT, err, errlen);
 	if (rc)
 		goto fail_mm;
 	if (!(eng->mm.uffd.features & UFFD_FEATURE_POISON))
 		pr_warn("this kernel has no UFFDIO_POISON (Linux >= 6.6): file mappings are refused");
+	eng->mm.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (eng->mm.pagemap_fd < 0 || !(eng->mm.uffd.features & UFFD_FEATURE_WP_ASYNC))
+		pr_info("no PAGEMAP_SCAN or UFFD_FEATURE_WP_ASYNC: writable MAP_SHARED file mappings "
+			"are refused");
 	eng->zero = sys_mmap(NULL, ZERO_BUF_PAGES * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
 			 -1, 0);
 	if (eng->zero == MAP_FAILED) {
@@ -304,6 +433,7 @@ struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err,
 		goto fail_efd;
 	}
 	pthread_once(&atfork_once, atfork_register);
+	pthread_once(&atexit_once, atexit_register);
 	pthread_mutex_lock(&engines_lock);
 	eng->next = engines;
 	engines = eng;
@@ -315,6 +445,8 @@ fail_efd:
 fail_zero:
 	sys_munmap(eng->zero, ZERO_BUF_PAGES * PAGE_SIZE);
 fail_uffd:
+	if (eng->mm.pagemap_fd >= 0)
+		close(eng->mm.pagemap_fd);
 	uffd_close(&eng->mm.uffd);
 fail_mm:
 	mm_destroy(&eng->mm);
@@ -336,6 +468,7 @@ void pager_engine_destroy(struct pager_engine *eng)
 		}
 	}
 	pthread_mutex_unlock(&engines_lock);
+	engine_writeback_all(eng, false, NULL);
 	/* Unmap first: a thread still touching these ranges must not hang. */
 	pthread_rwlock_wrlock(&eng->mm.lock);
 	while (eng->mm.nr_vmas) {
@@ -474,6 +607,11 @@ static int probe_file_mapping(void *addr, size_t len, int prot, int flags, int f
 	return 0;
 }
 
+static bool can_track_writes(struct pager_engine *eng)
+{
+	return eng->mm.pagemap_fd >= 0 && (eng->mm.uffd.features & UFFD_FEATURE_WP_ASYNC);
+}
+
 static void *fail(int e)
 {
 	errno = e;
@@ -485,6 +623,7 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 {
 	bool anon = flags & MAP_ANONYMOUS;
 	struct address_space *as = NULL;
+	struct wb_set set = { .n = 0 };
 	struct stat st;
 	struct vma *v;
 	void *p;
@@ -500,8 +639,8 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 			return MAP_FAILED;
 		if (!S_ISREG(st.st_mode))
 			return sys_mmap(addr, len, prot, flags, fd, off); /* devices: the kernel's */
-		if (is_shared(flags) && (prot & PROT_WRITE))
-			return fail(ENOTSUP); /* until MAP_SHARED write-back lands */
+		if (is_shared(flags) && (prot & PROT_WRITE) && !can_track_writes(eng))
+			return fail(ENOTSUP); /* no way to know what to write back */
 		if (!(eng->mm.uffd.features & UFFD_FEATURE_POISON))
 			return fail(ENOTSUP);
 		if (((uint64_t)off >> PAGE_SHIFT) + ((len + PAGE_SIZE - 1) >> PAGE_SHIFT) >
@@ -518,6 +657,9 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 		rc = -errno;
 		goto out_unlock;
 	}
+	/* A fixed mapping replaces ours: what was written there must not be lost. */
+	if ((flags & FIXED_FLAGS) == MAP_FIXED)
+		wb_collect(eng, (uintptr_t)addr, (uintptr_t)addr + len, false, &set);
 	if (anon)
 		p = sys_mmap(addr, len, prot, flags, -1, off);
 	else
@@ -529,17 +671,20 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 		goto out_put;
 	}
 	len = (len + PAGE_SIZE - 1) & PAGE_MASK;
-	/* MAP_FIXED may have replaced mappings of ours. */
 	rc = mm_unmap_range(&eng->mm, (uintptr_t)p, (uintptr_t)p + len, &engine_vma_hooks, eng);
-	if (rc)
-		goto out_unmap;
-	rc = uffd_register(&eng->mm.uffd, (uintptr_t)p, len, UFFDIO_REGISTER_MODE_MISSING);
 	if (rc)
 		goto out_unmap;
 	v = vma_alloc((uintptr_t)p, (uintptr_t)p + len, prot, flags, as,
 		      anon ? 0 : (pgoff_t)off >> PAGE_SHIFT);
-	if (!v || vma_insert(&eng->mm, v)) {
+	if (!v) {
 		rc = -ENOMEM;
+		goto out_unmap;
+	}
+	v->may_write = !anon && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR &&
+		       (!is_shared(flags) || can_track_writes(eng));
+	rc = vma_register(eng, v);
+	if (rc || vma_insert(&eng->mm, v)) {
+		rc = rc ? rc : -ENOMEM;
 		vma_free(v);
 		goto out_unmap;
 	}
@@ -548,6 +693,7 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 	else
 		ra_init(&v->ra, eng->env.ra_min, eng->env.ra_max);
 	pthread_rwlock_unlock(&eng->mm.lock);
+	wb_flush(&set, false, false);
 
 	if (!anon && (flags & POPULATE_FLAGS)) {
 		/* Like the kernel's populate: fault in what is inside the file, ignore the rest. */
@@ -569,20 +715,25 @@ out_put:
 	put_mapping(eng, as);
 out_unlock:
 	pthread_rwlock_unlock(&eng->mm.lock);
+	wb_flush(&set, false, false);
 	return fail(-rc);
 }
 
 int pager_engine_munmap(struct pager_engine *eng, void *addr, size_t len)
 {
-	uintptr_t start = (uintptr_t)addr;
+	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE_SIZE - 1) & PAGE_MASK);
+	struct wb_set set = { .n = 0 };
 	int rc;
 
 	pthread_rwlock_wrlock(&eng->mm.lock);
+	/* Stores in the range reach the file after the unmap, from the cache. */
+	if (!(start & ~PAGE_MASK) && end > start)
+		wb_collect(eng, start, end, false, &set);
 	rc = sys_munmap(addr, len);
-	if (rc == 0 && mm_unmap_range(&eng->mm, start, start + ((len + PAGE_SIZE - 1) & PAGE_MASK),
-				      &engine_vma_hooks, eng))
+	if (rc == 0 && mm_unmap_range(&eng->mm, start, end, &engine_vma_hooks, eng))
 		pr_err("out of memory splitting a vma at %#lx", (unsigned long)start);
 	pthread_rwlock_unlock(&eng->mm.lock);
+	wb_flush(&set, false, false);
 	return rc;
 }
 
@@ -595,10 +746,10 @@ int pager_engine_mprotect(struct pager_engine *eng, void *addr, size_t len, int 
 	pthread_rwlock_wrlock(&eng->mm.lock);
 	if (!(start & ~PAGE_MASK) && (prot & PROT_WRITE)) {
 		for_each_vma_in(&eng->mm, start, end, v, i) {
-			if (v->mapping && is_shared(v->flags)) {
+			if (v->mapping && is_shared(v->flags) && !v->may_write) {
+				/* The kernel's answer for a file not open for writing. */
 				pthread_rwlock_unlock(&eng->mm.lock);
-				/* The kernel's answer for a read-only file; ours until write-back lands. */
-				errno = v->may_write ? ENOTSUP : EACCES;
+				errno = EACCES;
 				return -1;
 			}
 		}
@@ -673,6 +824,7 @@ void *pager_engine_mremap(struct pager_engine *eng, void *old, size_t old_len, s
 			  int flags, void *new_addr)
 {
 	uintptr_t os = (uintptr_t)old, oe = os + ((old_len + PAGE_SIZE - 1) & PAGE_MASK);
+	struct wb_set set = { .n = 0 };
 	struct vma *v, *n = NULL;
 	uintptr_t ns, ne;
 	void *p;
@@ -690,11 +842,16 @@ void *pager_engine_mremap(struct pager_engine *eng, void *old, size_t old_len, s
 			return MAP_FAILED;
 		}
 	}
+	/* The page tables that remember what was written are about to move. */
+	wb_collect(eng, os, oe, false, &set);
+	if (flags & MREMAP_FIXED)
+		wb_collect(eng, (uintptr_t)new_addr, (uintptr_t)new_addr + new_len, false, &set);
 	p = sys_mremap(old, old_len, new_len, flags, new_addr);
 	if (p == MAP_FAILED) {
 		rc = errno;
 		vma_free(n);
 		pthread_rwlock_unlock(&eng->mm.lock);
+		wb_flush(&set, false, false);
 		errno = rc;
 		return MAP_FAILED;
 	}
@@ -722,18 +879,48 @@ void *pager_engine_mremap(struct pager_engine *eng, void *old, size_t old_len, s
 	mm_unmap_range(&eng->mm, ns, ne, &engine_vma_hooks, eng);
 	if (n) {
 		vma_insert(&eng->mm, n);
-		rc = uffd_register(&eng->mm.uffd, ns, ne - ns, UFFDIO_REGISTER_MODE_MISSING);
+		rc = vma_register(eng, n);
 		if (rc)
 			pr_err("mremap: cannot register %#lx-%#lx again: %s", (unsigned long)ns,
 			       (unsigned long)ne, strerror(-rc));
 	}
 	pthread_rwlock_unlock(&eng->mm.lock);
+	wb_flush(&set, false, false);
 	return p;
+}
+
+/*
+ * msync: the kernel checks the arguments; then the written pages of the
+ * files mapped in the range go to those files (MS_SYNC: durably, before we
+ * return; MS_ASYNC: written to the file, which is what "started" means when
+ * the file's own cache is the kernel's).  A failed write-back is reported
+ * here and the data stays dirty in memory.
+ */
+int pager_engine_msync(struct pager_engine *eng, void *addr, size_t len, int flags)
+{
+	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE_SIZE - 1) & PAGE_MASK);
+	struct wb_set set = { .n = 0 };
+	int rc;
+
+	pthread_rwlock_rdlock(&eng->mm.lock);
+	rc = sys_msync(addr, len, flags);
+	if (rc == 0)
+		wb_collect(eng, start, end, true, &set);
+	pthread_rwlock_unlock(&eng->mm.lock);
+	if (rc)
+		return rc;
+	rc = wb_flush(&set, flags & MS_SYNC, true);
+	if (rc) {
+		errno = -rc;
+		return -1;
+	}
+	return 0;
 }
 
 int pager_engine_release(struct pager_engine *eng, void *addr, size_t len)
 {
 	uintptr_t start = (uintptr_t)addr & PAGE_MASK, end = ((uintptr_t)addr + len + PAGE_SIZE - 1) & PAGE_MASK;
+	struct wb_set set = { .n = 0 };
 	struct vma *v;
 	int rc = 0;
 
@@ -755,6 +942,7 @@ int pager_engine_release(struct pager_engine *eng, void *addr, size_t len)
 	}
 	pthread_rwlock_unlock(&eng->mm.lock);
 	pthread_rwlock_wrlock(&eng->mm.lock);
+	wb_collect(eng, start, end, false, &set);
 	for_each_vma_in(&eng->mm, start, end, v, i) {
 		uintptr_t lo = start > v->start ? start : v->start, hi = end < v->end ? end : v->end;
 
@@ -765,6 +953,7 @@ int pager_engine_release(struct pager_engine *eng, void *addr, size_t len)
 	if (!rc)
 		rc = mm_unmap_range(&eng->mm, start, end, &engine_vma_hooks, eng);
 	pthread_rwlock_unlock(&eng->mm.lock);
+	wb_flush(&set, false, false);
 	if (rc) {
 		errno = -rc;
 		return -1;
@@ -804,6 +993,13 @@ void *pager_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	}
 	return eng ? pager_engine_mremap(eng, old, old_len, new_len, flags, new_addr) :
 		     sys_mremap(old, old_len, new_len, flags, new_addr);
+}
+
+int pager_msync(void *addr, size_t len, int flags)
+{
+	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
+
+	return eng ? pager_engine_msync(eng, addr, len, flags) : sys_msync(addr, len, flags);
 }
 
 int pager_madvise(void *addr, size_t len, int advice)

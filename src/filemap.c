@@ -70,6 +70,7 @@ struct address_space *mapping_create(struct mm *mm, int fd, const struct stat *s
 	as->ino = st->st_ino;
 	as->size = st->st_size;
 	as->refcount = 1;
+	pthread_mutex_init(&as->wb_lock, NULL);
 	return as;
 
 fail_errno:
@@ -127,6 +128,8 @@ void mapping_put(struct address_space *as)
 		return;
 	sys_munmap(as->window, (size_t)as->nr_pages << PAGE_SHIFT);
 	kfree(as->state);
+	kfree(as->dirty);
+	pthread_mutex_destroy(&as->wb_lock);
 	close(as->memfd);
 	close(as->fd);
 	kfree(as);

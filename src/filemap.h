@@ -22,6 +22,7 @@
 #ifndef PAGER_FILEMAP_H
 #define PAGER_FILEMAP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -52,7 +53,17 @@ struct address_space {
 	char *window; /* MAP_SHARED view of the memfd, registered, never touched */
 	uint64_t nr_pages; /* extent of window, state and memfd */
 	uint8_t *state; /* one byte a page, accessed atomically */
+	/* Write-back (writeback.c): pages written through shared mappings, not yet in the file. */
+	pthread_mutex_t wb_lock;
+	struct wb_range *dirty;
+	size_t nr_dirty, cap_dirty;
+	int wb_err; /* a write-back error not yet reported by msync */
 	struct address_space *next;
+};
+
+/* File pages [start, end). */
+struct wb_range {
+	pgoff_t start, end;
 };
 
 /*

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 static long local_copy(struct mm *mm, uintptr_t dst, const void *src, size_t len)
@@ -37,12 +38,40 @@ static int local_drop(struct mm *mm, uintptr_t start, size_t len)
 	return sys_madvise((void *)start, len, MADV_DONTNEED) ? -errno : 0;
 }
 
+static int local_writeprotect(struct mm *mm, uintptr_t start, size_t len)
+{
+	return uffd_writeprotect(&mm->uffd, start, len, true);
+}
+
+static long local_scan_written(struct mm *mm, uintptr_t start, uintptr_t end,
+			       struct page_region *out, size_t n, uintptr_t *next)
+{
+	struct pm_scan_arg a = {
+		.size = sizeof(a),
+		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.start = start,
+		.end = end,
+		.vec = (uintptr_t)out,
+		.vec_len = n,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	long rc = ioctl(mm->pagemap_fd, PAGEMAP_SCAN, &a);
+
+	if (rc < 0)
+		return -errno;
+	*next = a.walk_end;
+	return rc;
+}
+
 const struct mm_ops local_mm_ops = {
 	.install_copy = local_copy,
 	.install_zero = local_zero,
 	.install_poison = local_poison,
 	.wake = local_wake,
 	.drop = local_drop,
+	.writeprotect = local_writeprotect,
+	.scan_written = local_scan_written,
 };
 
 int mm_lock_init(struct mm *mm)
@@ -62,6 +91,7 @@ int mm_init(struct mm *mm)
 {
 	memset(mm, 0, sizeof(*mm));
 	mm->uffd.fd = -1;
+	mm->pagemap_fd = -1;
 	mm->ops = &local_mm_ops;
 	return mm_lock_init(mm);
 }

@@ -39,6 +39,15 @@ struct mm_ops {
 	int (*wake)(struct mm *mm, uintptr_t start, size_t len);
 	/* Zap pages: the next touch faults again. */
 	int (*drop)(struct mm *mm, uintptr_t start, size_t len);
+	/* Start tracking writes to [start, start + len) (UFFD_FEATURE_WP_ASYNC). */
+	int (*writeprotect)(struct mm *mm, uintptr_t start, size_t len);
+	/*
+	 * The written pages of [start, end), write-protected again in the same
+	 * step (so a store racing with write-back is seen next time): fills up
+	 * to n regions, returns how many, or -errno.  *next is where to go on.
+	 */
+	long (*scan_written)(struct mm *mm, uintptr_t start, uintptr_t end, struct page_region *out,
+			     size_t n, uintptr_t *next);
 };
 
 extern const struct mm_ops local_mm_ops;
@@ -82,6 +91,7 @@ static inline void pte_clear(struct vma *v, size_t i)
 
 struct mm {
 	struct uffd uffd;
+	int pagemap_fd; /* /proc/self/pagemap, for scan_written */
 	const struct mm_ops *ops;
 	/*
 	 * Readers: the fault handlers, for one fault at a time and never

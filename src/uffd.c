@@ -159,3 +159,13 @@ int uffd_wake(const struct uffd *u, uintptr_t start, size_t len)
 
 	return ioctl(u->fd, UFFDIO_WAKE, &r) < 0 ? -errno : 0;
 }
+
+int uffd_writeprotect(const struct uffd *u, uintptr_t start, size_t len, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = start, .len = len },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(u->fd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
+}

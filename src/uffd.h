@@ -36,5 +36,6 @@ long uffd_copy(const struct uffd *u, uintptr_t dst, const void *src, size_t len,
 long uffd_zeropage(const struct uffd *u, uintptr_t dst, size_t len, bool dontwake);
 long uffd_poison(const struct uffd *u, uintptr_t dst, size_t len);
 int uffd_wake(const struct uffd *u, uintptr_t start, size_t len);
+int uffd_writeprotect(const struct uffd *u, uintptr_t start, size_t len, bool wp);
 
 #endif
