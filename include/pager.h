@@ -54,6 +54,16 @@ int pager_madvise(void *addr, size_t length, int advice);
  * pager_engine_destroy and at normal exit, but not if the process is killed.
  */
 int pager_msync(void *addr, size_t length, int flags);
+/*
+ * Tell the pager that [offset, offset + length) of the file open as fd was
+ * just written with write(2), pwrite(2) and friends (length 0: its size
+ * changed, as by ftruncate(2)), so that its mappings see the new bytes as
+ * they would under the kernel.  The shim does this for unmodified programs;
+ * a program that maps files with pager_mmap and also writes them calls it.
+ * An offset of -1 means the write was at the file offset (write(2)).
+ * Returns 1 if the file is mapped by the pager, else 0.
+ */
+int pager_file_written(int fd, off_t offset, size_t length);
 /* mremap(2): move or resize a mapping; a pager mapping stays served. */
 void *pager_mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...);
 
@@ -104,6 +114,7 @@ int pager_engine_munmap(struct pager_engine *eng, void *addr, size_t length);
 int pager_engine_mprotect(struct pager_engine *eng, void *addr, size_t length, int prot);
 int pager_engine_madvise(struct pager_engine *eng, void *addr, size_t length, int advice);
 int pager_engine_msync(struct pager_engine *eng, void *addr, size_t length, int flags);
+int pager_engine_file_written(struct pager_engine *eng, int fd, off_t offset, size_t length);
 void *pager_engine_mremap(struct pager_engine *eng, void *old_address, size_t old_size,
 			  size_t new_size, int flags, void *new_address);
 

@@ -917,6 +917,41 @@ int pager_engine_msync(struct pager_engine *eng, void *addr, size_t len, int fla
 	return 0;
 }
 
+int pager_engine_file_written(struct pager_engine *eng, int fd, off_t off, size_t len)
+{
+	struct address_space *as;
+	struct stat st;
+
+	if (!__atomic_load_n(&eng->mappings, __ATOMIC_RELAXED) || fstat(fd, &st) || !S_ISREG(st.st_mode))
+		return 0;
+	pthread_rwlock_rdlock(&eng->mm.lock);
+	for (as = eng->mappings; as; as = as->next)
+		if (as->dev == st.st_dev && as->ino == st.st_ino)
+			break;
+	if (as)
+		mapping_get(as);
+	pthread_rwlock_unlock(&eng->mm.lock);
+	if (!as)
+		return 0;
+	if (off < 0) {
+		/* Written at the file offset, which now stands just past the bytes. */
+		off = lseek(fd, 0, SEEK_CUR) - (off_t)len;
+		if (off < 0) {
+			mapping_put(as);
+			return 1;
+		}
+	}
+	/* Under the read lock: the window must not move while we use it. */
+	pthread_rwlock_rdlock(&eng->mm.lock);
+	if (len)
+		filemap_write_through(as, off, len);
+	else
+		filemap_update_size(as);
+	pthread_rwlock_unlock(&eng->mm.lock);
+	mapping_put(as);
+	return 1;
+}
+
 int pager_engine_release(struct pager_engine *eng, void *addr, size_t len)
 {
 	uintptr_t start = (uintptr_t)addr & PAGE_MASK, end = ((uintptr_t)addr + len + PAGE_SIZE - 1) & PAGE_MASK;
@@ -993,6 +1028,13 @@ void *pager_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	}
 	return eng ? pager_engine_mremap(eng, old, old_len, new_len, flags, new_addr) :
 		     sys_mremap(old, old_len, new_len, flags, new_addr);
+}
+
+int pager_file_written(int fd, off_t off, size_t len)
+{
+	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
+
+	return eng ? pager_engine_file_written(eng, fd, off, len) : 0;
 }
 
 int pager_msync(void *addr, size_t len, int flags)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -319,6 +320,37 @@ void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int r
 	}
 	io_req_put(io, r);
 	mapping_put(as);
+}
+
+void filemap_write_through(struct address_space *as, off_t off, size_t len)
+{
+	off_t end = off + (off_t)len;
+	char *buf;
+
+	filemap_update_size(as);
+	buf = kzalloc(PAGE_SIZE);
+	if (!buf)
+		return;
+	for (off_t pos = off; pos < end;) {
+		pgoff_t index = (pgoff_t)pos >> PAGE_SHIFT;
+		off_t stop = (off_t)((index + 1) << PAGE_SHIFT);
+		ssize_t n;
+
+		if (stop > end)
+			stop = end;
+		if (index >= as->nr_pages)
+			break;
+		/* A read in flight may carry the old bytes: let it land first. */
+		while (page_state(as, index) == PG_LOCKED)
+			sched_yield();
+		if (page_in_cache(as, index)) {
+			n = pread(as->fd, buf, (size_t)(stop - pos), pos);
+			if (n > 0 && pwrite(as->memfd, buf, (size_t)n, pos) < 0)
+				pr_warn("updating the cache after a write: %s", strerror(errno));
+		}
+		pos = stop;
+	}
+	kfree(buf);
 }
 
 void filemap_clear_error(struct address_space *as, pgoff_t index)

@@ -120,6 +120,13 @@ long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index,
 void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int res,
 		       struct pager_stats *st);
 
+/*
+ * The program wrote [off, off + len) of the file with write(2) and friends:
+ * cached pages of that range take the file's new bytes, so that every
+ * mapping sees them, as it would with the kernel's single page cache.
+ */
+void filemap_write_through(struct address_space *as, off_t off, size_t len);
+
 /* An error was reported on this page: let the next access try again. */
 void filemap_clear_error(struct address_space *as, pgoff_t index);
 

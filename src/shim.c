@@ -3,12 +3,16 @@
  * unmodified program and hands what the pager can serve exactly to the
  * engine; everything else goes to the kernel untouched.
  *
- * Served: MAP_PRIVATE mappings of regular files that are not executable, and
- * MAP_PRIVATE|MAP_ANONYMOUS mappings of at least PAGER_MIN_ANON bytes.  Left
- * to the kernel: executable and shared mappings (shared file mappings need
- * write-back and coherence with write(2), which are not here yet), devices,
- * MAP_HUGETLB, MAP_GROWSDOWN, MAP_STACK.  A fallback that always works beats
- * a takeover that breaks.
+ * Served: mappings of regular files that are not executable, private or
+ * shared, and MAP_PRIVATE|MAP_ANONYMOUS mappings of at least PAGER_MIN_ANON
+ * bytes.  Left to the kernel: executable mappings, shared anonymous memory,
+ * devices, MAP_HUGETLB, MAP_GROWSDOWN, MAP_STACK.  A fallback that always
+ * works beats a takeover that breaks.
+ *
+ * Writes to a mapped file with write(2) and friends, and its truncation, are
+ * passed on to the page cache (pager_engine_file_written), so that mappings
+ * see them as they would under the kernel: databases map a file read-only
+ * and write it with pwrite.
  *
  * The kernel is reached with raw system calls, never through libc's symbols:
  * nothing to resolve at start-up, and no way to recurse into ourselves.  A
@@ -28,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -90,11 +95,10 @@ static bool serve_this(void *addr, size_t len, int prot, int flags, int fd)
 	struct stat st;
 
 	(void)addr;
-	if ((flags & MAP_TYPE) != MAP_PRIVATE || (prot & PROT_EXEC) ||
-	    (flags & (MAP_HUGETLB | MAP_GROWSDOWN | MAP_STACK)))
+	if ((prot & PROT_EXEC) || (flags & (MAP_HUGETLB | MAP_GROWSDOWN | MAP_STACK)))
 		return false;
 	if (flags & MAP_ANONYMOUS)
-		return len >= min_anon;
+		return (flags & MAP_TYPE) == MAP_PRIVATE && len >= min_anon;
 	return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
@@ -204,8 +208,146 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 
 EXPORT int msync(void *addr, size_t len, int flags)
 {
-	/* Nothing of ours is ever dirty in a shared file mapping yet: the kernel answers. */
-	return sys_msync(addr, len, flags);
+	struct pager_engine *eng = shim_engine_if_any();
+	int rc;
+
+	if (in_shim || !eng)
+		return sys_msync(addr, len, flags);
+	in_shim++;
+	rc = pager_engine_overlaps(eng, addr, len) ? pager_engine_msync(eng, addr, len, flags) :
+						     sys_msync(addr, len, flags);
+	in_shim--;
+	return rc;
+}
+
+/* ---- writes to mapped files ---- */
+
+/* After a successful write of n bytes at off: tell the page cache. */
+static void written(int fd, off_t off, ssize_t n)
+{
+	struct pager_engine *eng = shim_engine_if_any();
+	int saved = errno;
+
+	if (!eng || in_shim || n <= 0)
+		return;
+	in_shim++;
+	pager_engine_file_written(eng, fd, off, (size_t)n);
+	in_shim--;
+	errno = saved;
+}
+
+static void resized(int fd)
+{
+	struct pager_engine *eng = shim_engine_if_any();
+	int saved = errno;
+
+	if (!eng || in_shim)
+		return;
+	in_shim++;
+	pager_engine_file_written(eng, fd, 0, 0);
+	in_shim--;
+	errno = saved;
+}
+
+/* A write(2) at the file offset: the engine finds where (only if the file is mapped). */
+static void written_at_offset(int fd, ssize_t n)
+{
+	written(fd, -1, n);
+}
+
+static size_t iov_bytes(const struct iovec *iov, int n)
+{
+	size_t total = 0;
+
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	ssize_t rc = syscall(SYS_write, fd, buf, n);
+
+	written_at_offset(fd, rc);
+	return rc;
+}
+
+EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	ssize_t rc = syscall(SYS_pwrite64, fd, buf, n, off);
+
+	written(fd, off, rc);
+	return rc;
+}
+
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	return pwrite(fd, buf, n, (off_t)off);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t rc = syscall(SYS_writev, fd, iov, cnt);
+
+	written_at_offset(fd, rc);
+	return rc;
+}
+
+EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	ssize_t rc = syscall(SYS_pwritev, fd, iov, cnt, (unsigned long)off, 0UL);
+
+	written(fd, off, rc);
+	(void)iov_bytes;
+	return rc;
+}
+
+EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
+{
+	return pwritev(fd, iov, cnt, (off_t)off);
+}
+
+EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	ssize_t rc;
+
+	if (off == -1) {
+		rc = syscall(SYS_pwritev2, fd, iov, cnt, -1L, -1L, flags);
+		written_at_offset(fd, rc);
+	} else {
+		rc = syscall(SYS_pwritev2, fd, iov, cnt, (unsigned long)off, 0UL, flags);
+		written(fd, off, rc);
+	}
+	return rc;
+}
+
+EXPORT int ftruncate(int fd, off_t len)
+{
+	int rc = (int)syscall(SYS_ftruncate, fd, len);
+
+	if (rc == 0)
+		resized(fd);
+	return rc;
+}
+
+EXPORT int ftruncate64(int fd, off64_t len)
+{
+	return ftruncate(fd, (off_t)len);
+}
+
+EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+{
+	int rc = (int)syscall(SYS_fallocate, fd, mode, off, len);
+
+	/* A punched or zeroed range reads differently now; a grown file is longer. */
+	if (rc == 0)
+		written(fd, off, (ssize_t)len);
+	return rc;
+}
+
+EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
+{
+	return fallocate(fd, mode, (off_t)off, (off_t)len);
 }
 
 /*
