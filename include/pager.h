@@ -64,6 +64,14 @@ int pager_msync(void *addr, size_t length, int flags);
  * Returns 1 if the file is mapped by the pager, else 0.
  */
 int pager_file_written(int fd, off_t offset, size_t length);
+/*
+ * Tell the pager that read(2) or pread(2) just put [offset, offset + length)
+ * of the file open as fd into buf: stores made through its MAP_SHARED
+ * mappings that have not reached the file yet are copied over, so the read
+ * sees what the kernel's single page cache would show (offset -1: the read
+ * was at the file offset).  Returns 1 if the file is mapped by the pager.
+ */
+int pager_file_read(int fd, void *buf, off_t offset, size_t length);
 /* mremap(2): move or resize a mapping; a pager mapping stays served. */
 void *pager_mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...);
 
@@ -115,6 +123,8 @@ int pager_engine_mprotect(struct pager_engine *eng, void *addr, size_t length, i
 int pager_engine_madvise(struct pager_engine *eng, void *addr, size_t length, int advice);
 int pager_engine_msync(struct pager_engine *eng, void *addr, size_t length, int flags);
 int pager_engine_file_written(struct pager_engine *eng, int fd, off_t offset, size_t length);
+int pager_engine_file_read(struct pager_engine *eng, int fd, void *buf, off_t offset,
+			   size_t length);
 void *pager_engine_mremap(struct pager_engine *eng, void *old_address, size_t old_size,
 			  size_t new_size, int flags, void *new_address);
 

@@ -236,8 +236,12 @@ static void stop_handlers(struct pager_engine *eng)
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&engines_lock);
-	for (struct pager_engine *e = engines; e; e = e->next)
+	for (struct pager_engine *e = engines; e; e = e->next) {
 		pthread_rwlock_wrlock(&e->mm.lock); /* no fault half done */
+		for (size_t i = 0; i < e->mm.nr_vmas; i++)
+			if (vma_tracks_writes(e->mm.vmas[i]))
+				e->mm.vmas[i]->mapping->shared_with_child = true;
+	}
 }
 
 static void atfork_parent(void)
@@ -917,20 +921,54 @@ int pager_engine_msync(struct pager_engine *eng, void *addr, size_t len, int fla
 	return 0;
 }
 
-int pager_engine_file_written(struct pager_engine *eng, int fd, off_t off, size_t len)
+/* The page cache of the file open as fd, with a reference; NULL if it has none. */
+static struct address_space *mapping_of_fd(struct pager_engine *eng, int fd, bool only_written)
 {
 	struct address_space *as;
 	struct stat st;
 
-	if (!__atomic_load_n(&eng->mappings, __ATOMIC_RELAXED) || fstat(fd, &st) || !S_ISREG(st.st_mode))
-		return 0;
+	if (!__atomic_load_n(&eng->mappings, __ATOMIC_RELAXED) || fstat(fd, &st) ||
+	    !S_ISREG(st.st_mode))
+		return NULL;
 	pthread_rwlock_rdlock(&eng->mm.lock);
 	for (as = eng->mappings; as; as = as->next)
 		if (as->dev == st.st_dev && as->ino == st.st_ino)
 			break;
+	if (as && only_written) {
+		size_t i;
+
+		for (i = 0; i < eng->mm.nr_vmas; i++)
+			if (eng->mm.vmas[i]->mapping == as && vma_tracks_writes(eng->mm.vmas[i]))
+				break;
+		if (i == eng->mm.nr_vmas && !as->shared_with_child)
+			as = NULL;
+	}
 	if (as)
 		mapping_get(as);
 	pthread_rwlock_unlock(&eng->mm.lock);
+	return as;
+}
+
+int pager_engine_file_read(struct pager_engine *eng, int fd, void *buf, off_t off, size_t len)
+{
+	struct address_space *as = mapping_of_fd(eng, fd, true);
+
+	if (!as)
+		return 0;
+	if (off < 0)
+		off = lseek(fd, 0, SEEK_CUR) - (off_t)len;
+	pthread_rwlock_rdlock(&eng->mm.lock);
+	if (off >= 0)
+		filemap_read_through(as, buf, off, len);
+	pthread_rwlock_unlock(&eng->mm.lock);
+	mapping_put(as);
+	return 1;
+}
+
+int pager_engine_file_written(struct pager_engine *eng, int fd, off_t off, size_t len)
+{
+	struct address_space *as = mapping_of_fd(eng, fd, false);
+
 	if (!as)
 		return 0;
 	if (off < 0) {
@@ -1035,6 +1073,13 @@ int pager_file_written(int fd, off_t off, size_t len)
 	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
 
 	return eng ? pager_engine_file_written(eng, fd, off, len) : 0;
+}
+
+int pager_file_read(int fd, void *buf, off_t off, size_t len)
+{
+	struct pager_engine *eng = __atomic_load_n(&default_engine, __ATOMIC_ACQUIRE);
+
+	return eng ? pager_engine_file_read(eng, fd, buf, off, len) : 0;
 }
 
 int pager_msync(void *addr, size_t len, int flags)

@@ -6,6 +6,7 @@
  * (the page is in, or the access got its SIGBUS) or FAULT_WAIT (a read is in
  * flight; the fault is parked and tried again when reads complete).
  */
+#include "sys.h"
 #include "kmem.h"
 #include "fault.h"
 
@@ -291,7 +292,7 @@ static void read_faults(struct handler *h)
 	while (h->nr_parked < MAX_PARKED) {
 		size_t room = MAX_PARKED - h->nr_parked;
 		size_t want = room < 32 ? room : 32;
-		ssize_t n = read(h->env->mm->uffd.fd, msgs, want * sizeof(msgs[0]));
+		ssize_t n = sys_read(h->env->mm->uffd.fd, msgs, want * sizeof(msgs[0]));
 
 		if (n <= 0) {
 			if (n < 0 && errno == EINTR)
@@ -325,7 +326,7 @@ static void run_requests(struct handler *h)
 	struct fault_request *r;
 	uint64_t v;
 
-	if (read(env->wake_fd, &v, sizeof(v)) < 0) {
+	if (sys_read(env->wake_fd, &v, sizeof(v)) < 0) {
 		/* EAGAIN: another handler took the wake-up; the queue still counts */
 	}
 	pthread_mutex_lock(&env->req_lock);

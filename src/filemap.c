@@ -33,7 +33,7 @@ static int window_create(struct mm *mm, struct address_space *as, uint64_t pages
 	size_t len = (size_t)pages << PAGE_SHIFT;
 	int rc;
 
-	if (ftruncate(as->memfd, (off_t)len))
+	if (sys_ftruncate(as->memfd, (off_t)len))
 		return -errno;
 	*win = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, as->memfd, 0);
 	if (*win == MAP_FAILED)
@@ -150,7 +150,7 @@ static void punch(struct address_space *as, pgoff_t from, pgoff_t to)
 {
 	if (to <= from)
 		return;
-	fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(from << PAGE_SHIFT),
+	sys_fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(from << PAGE_SHIFT),
 		  (off_t)((to - from) << PAGE_SHIFT));
 	for (pgoff_t i = from; i < to && i < as->nr_pages; i++) {
 		uint8_t s = PG_UPTODATE;
@@ -169,13 +169,13 @@ static void refresh_tail(struct address_space *as, int64_t from, int64_t to, int
 	if (to <= from || !page_in_cache(as, (pgoff_t)from >> PAGE_SHIFT))
 		return;
 	if (from < size) {
-		n = pread(as->fd, buf, (size_t)(to - from), from);
+		n = sys_pread(as->fd, buf, (size_t)(to - from), from);
 		if (n < 0)
 			n = 0;
 	}
 	memset(buf + n, 0, (size_t)(to - from - n));
 	/* The page is in the memfd, so this writes into it and allocates nothing. */
-	if (pwrite(as->memfd, buf, (size_t)(to - from), from) < 0)
+	if (sys_pwrite(as->memfd, buf, (size_t)(to - from), from) < 0)
 		pr_warn("updating the cached last page: %s", strerror(errno));
 }
 
@@ -344,13 +344,40 @@ void filemap_write_through(struct address_space *as, off_t off, size_t len)
 		while (page_state(as, index) == PG_LOCKED)
 			sched_yield();
 		if (page_in_cache(as, index)) {
-			n = pread(as->fd, buf, (size_t)(stop - pos), pos);
-			if (n > 0 && pwrite(as->memfd, buf, (size_t)n, pos) < 0)
+			n = sys_pread(as->fd, buf, (size_t)(stop - pos), pos);
+			if (n > 0 && sys_pwrite(as->memfd, buf, (size_t)n, pos) < 0)
 				pr_warn("updating the cache after a write: %s", strerror(errno));
 		}
 		pos = stop;
 	}
 	kfree(buf);
+}
+
+void filemap_read_through(struct address_space *as, char *buf, off_t off, size_t len)
+{
+	pgoff_t first = (pgoff_t)off >> PAGE_SHIFT, last = ((pgoff_t)off + len - 1) >> PAGE_SHIFT;
+	unsigned char vec[256];
+
+	if (!len || last >= as->nr_pages)
+		return;
+	for (pgoff_t base = first; base <= last; base += sizeof(vec)) {
+		pgoff_t cnt = last + 1 - base < sizeof(vec) ? last + 1 - base : sizeof(vec);
+
+		if (mincore(as->window + (base << PAGE_SHIFT), cnt << PAGE_SHIFT, vec))
+			return;
+		for (pgoff_t i = 0; i < cnt; i++) {
+			off_t lo = (off_t)((base + i) << PAGE_SHIFT), hi = lo + (off_t)PAGE_SIZE;
+
+			if (!(vec[i] & 1))
+				continue;
+			if (lo < off)
+				lo = off;
+			if (hi > off + (off_t)len)
+				hi = off + (off_t)len;
+			if (sys_pread(as->memfd, buf + (lo - off), (size_t)(hi - lo), lo) < 0)
+				return;
+		}
+	}
 }
 
 void filemap_clear_error(struct address_space *as, pgoff_t index)

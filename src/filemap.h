@@ -58,6 +58,12 @@ struct address_space {
 	struct wb_range *dirty;
 	size_t nr_dirty, cap_dirty;
 	int wb_err; /* a write-back error not yet reported by msync */
+	/*
+	 * A child of a fork shares our shared mappings: its stores are tracked in
+	 * its page tables, not ours, and it may _exit without writing back.  From
+	 * then on every cached page counts as dirty when we write back.
+	 */
+	bool shared_with_child;
 	struct address_space *next;
 };
 
@@ -126,6 +132,13 @@ void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int r
  * mapping sees them, as it would with the kernel's single page cache.
  */
 void filemap_write_through(struct address_space *as, off_t off, size_t len);
+
+/*
+ * The program read [off, off + len) of the file with read(2) into buf: pages
+ * in the cache may hold stores made through shared mappings that are not in
+ * the file yet; copy them over, so read(2) sees what the mappings see.
+ */
+void filemap_read_through(struct address_space *as, char *buf, off_t off, size_t len);
 
 /* An error was reported on this page: let the next access try again. */
 void filemap_clear_error(struct address_space *as, pgoff_t index);

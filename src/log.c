@@ -3,6 +3,7 @@
  * from several threads do not interleave, and no stdio locks: this may run on
  * a handler thread while an application thread holds stderr's lock.
  */
+#include "sys.h"
 #include "log.h"
 
 #include <stdarg.h>
@@ -27,7 +28,7 @@ void pager_log(int level, const char *fmt, ...)
 	if (n >= (int)sizeof(buf) - 1)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	if (write(STDERR_FILENO, buf, (size_t)n) < 0) {
+	if (sys_write(STDERR_FILENO, buf, (size_t)n) < 0) {
 		/* nowhere left to report it */
 	}
 }

@@ -56,7 +56,7 @@ static long local_scan_written(struct mm *mm, uintptr_t start, uintptr_t end,
 		.category_mask = PAGE_IS_WRITTEN,
 		.return_mask = PAGE_IS_WRITTEN,
 	};
-	long rc = ioctl(mm->pagemap_fd, PAGEMAP_SCAN, &a);
+	long rc = sys_ioctl(mm->pagemap_fd, PAGEMAP_SCAN, &a);
 
 	if (rc < 0)
 		return -errno;

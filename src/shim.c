@@ -255,13 +255,39 @@ static void written_at_offset(int fd, ssize_t n)
 	written(fd, -1, n);
 }
 
-static size_t iov_bytes(const struct iovec *iov, int n)
+/* After a successful read of n bytes at off (-1: at the file offset) into buf. */
+static void read_done(int fd, void *buf, off_t off, ssize_t n)
 {
-	size_t total = 0;
+	struct pager_engine *eng = shim_engine_if_any();
+	int saved = errno;
 
-	for (int i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	return total;
+	if (!eng || in_shim || n <= 0)
+		return;
+	in_shim++;
+	pager_engine_file_read(eng, fd, buf, off, (size_t)n);
+	in_shim--;
+	errno = saved;
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	ssize_t rc = syscall(SYS_read, fd, buf, n);
+
+	read_done(fd, buf, -1, rc);
+	return rc;
+}
+
+EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	ssize_t rc = syscall(SYS_pread64, fd, buf, n, off);
+
+	read_done(fd, buf, off, rc);
+	return rc;
+}
+
+EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+{
+	return pread(fd, buf, n, (off_t)off);
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
@@ -298,7 +324,6 @@ EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 	ssize_t rc = syscall(SYS_pwritev, fd, iov, cnt, (unsigned long)off, 0UL);
 
 	written(fd, off, rc);
-	(void)iov_bytes;
 	return rc;
 }
 

@@ -1,9 +1,11 @@
 /*
  * sys.h - the memory-management system calls, made directly.
  *
- * The shim interposes mmap, munmap, mprotect, madvise and mremap; the engine
- * underneath must reach the kernel, not the shim, or it would recurse into
- * itself.  Raw syscalls also need nothing from libc's symbol lookup, which
+ * The shim interposes mmap, munmap, mprotect, madvise, mremap, msync,
+ * ioctl, and the read and write calls; the engine underneath must reach the
+ * kernel, not the shim, or it would recurse into itself (a handler thread
+ * taking its own lock again, or treating our own UFFDIO_REGISTER as the
+ * program's).  Raw syscalls also need nothing from libc's symbol lookup, which
  * may not be ready while a program starts.
  */
 #ifndef PAGER_SYS_H
@@ -49,6 +51,41 @@ static inline int sys_msync(void *addr, size_t len, int flags)
 static inline int sys_mlock(const void *addr, size_t len)
 {
 	return (int)syscall(SYS_mlock, addr, len);
+}
+
+static inline int sys_ioctl(int fd, unsigned long req, void *arg)
+{
+	return (int)syscall(SYS_ioctl, fd, req, arg);
+}
+
+static inline ssize_t sys_read(int fd, void *buf, size_t n)
+{
+	return syscall(SYS_read, fd, buf, n);
+}
+
+static inline ssize_t sys_write(int fd, const void *buf, size_t n)
+{
+	return syscall(SYS_write, fd, buf, n);
+}
+
+static inline ssize_t sys_pread(int fd, void *buf, size_t n, off_t off)
+{
+	return syscall(SYS_pread64, fd, buf, n, off);
+}
+
+static inline ssize_t sys_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return syscall(SYS_pwrite64, fd, buf, n, off);
+}
+
+static inline int sys_ftruncate(int fd, off_t len)
+{
+	return (int)syscall(SYS_ftruncate, fd, len);
+}
+
+static inline int sys_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	return (int)syscall(SYS_fallocate, fd, mode, off, len);
 }
 
 #endif

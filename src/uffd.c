@@ -1,6 +1,7 @@
 /*
  * uffd.c - the userfaultfd handle (see uffd.h).
  */
+#include "sys.h"
 #include "uffd.h"
 
 #include <errno.h>
@@ -17,7 +18,7 @@ static int open_full_uffd(char *err, size_t errlen)
 
 	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 	if (dev >= 0) {
-		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		fd = sys_ioctl(dev, USERFAULTFD_IOC_NEW, (void *)(long)(O_CLOEXEC | O_NONBLOCK));
 		saved = errno;
 		close(dev);
 		if (fd >= 0)
@@ -61,7 +62,7 @@ int uffd_open(struct uffd *u, uint64_t want, char *err, size_t errlen)
 	 * `want` that it has.
 	 */
 	if (want) {
-		if (ioctl(fd, UFFDIO_API, &api) < 0)
+		if (sys_ioctl(fd, UFFDIO_API, &api) < 0)
 			goto fail;
 		close(fd);
 		fd = open_full_uffd(err, errlen);
@@ -69,7 +70,7 @@ int uffd_open(struct uffd *u, uint64_t want, char *err, size_t errlen)
 			return fd;
 		api = (struct uffdio_api){ .api = UFFD_API, .features = want & api.features };
 	}
-	if (ioctl(fd, UFFDIO_API, &api) < 0)
+	if (sys_ioctl(fd, UFFDIO_API, &api) < 0)
 		goto fail;
 	u->fd = fd;
 	u->features = api.features;
@@ -96,14 +97,14 @@ int uffd_register(const struct uffd *u, uintptr_t start, size_t len, uint64_t mo
 		.mode = mode,
 	};
 
-	return ioctl(u->fd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
+	return sys_ioctl(u->fd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
 }
 
 int uffd_unregister(const struct uffd *u, uintptr_t start, size_t len)
 {
 	struct uffdio_range r = { .start = start, .len = len };
 
-	return ioctl(u->fd, UFFDIO_UNREGISTER, &r) < 0 ? -errno : 0;
+	return sys_ioctl(u->fd, UFFDIO_UNREGISTER, &r) < 0 ? -errno : 0;
 }
 
 /* The fill ioctls report a partial result in a field and -errno on failure. */
@@ -126,7 +127,7 @@ long uffd_copy(const struct uffd *u, uintptr_t dst, const void *src, size_t len,
 		.len = len,
 		.mode = dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0,
 	};
-	int rc = ioctl(u->fd, UFFDIO_COPY, &c);
+	int rc = sys_ioctl(u->fd, UFFDIO_COPY, &c);
 
 	return fill_result(rc, c.copy);
 }
@@ -137,7 +138,7 @@ long uffd_zeropage(const struct uffd *u, uintptr_t dst, size_t len, bool dontwak
 		.range = { .start = dst, .len = len },
 		.mode = dontwake ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0,
 	};
-	int rc = ioctl(u->fd, UFFDIO_ZEROPAGE, &z);
+	int rc = sys_ioctl(u->fd, UFFDIO_ZEROPAGE, &z);
 
 	return fill_result(rc, z.zeropage);
 }
@@ -148,7 +149,7 @@ long uffd_poison(const struct uffd *u, uintptr_t dst, size_t len)
 		.range = { .start = dst, .len = len },
 		.mode = 0,
 	};
-	int rc = ioctl(u->fd, UFFDIO_POISON, &p);
+	int rc = sys_ioctl(u->fd, UFFDIO_POISON, &p);
 
 	return fill_result(rc, p.updated);
 }
@@ -157,7 +158,7 @@ int uffd_wake(const struct uffd *u, uintptr_t start, size_t len)
 {
 	struct uffdio_range r = { .start = start, .len = len };
 
-	return ioctl(u->fd, UFFDIO_WAKE, &r) < 0 ? -errno : 0;
+	return sys_ioctl(u->fd, UFFDIO_WAKE, &r) < 0 ? -errno : 0;
 }
 
 int uffd_writeprotect(const struct uffd *u, uintptr_t start, size_t len, bool wp)
@@ -167,5 +168,5 @@ int uffd_writeprotect(const struct uffd *u, uintptr_t start, size_t len, bool wp
 		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
-	return ioctl(u->fd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
+	return sys_ioctl(u->fd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
 }

@@ -2,10 +2,12 @@
  * writeback.c - stores through MAP_SHARED mappings reach the file (see
  * writeback.h).
  */
+#include "sys.h"
 #include "writeback.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kmem.h"
@@ -76,12 +78,12 @@ static int write_range(struct address_space *as, char *buf, pgoff_t start, pgoff
 		stop = size;
 	while (pos < stop) {
 		size_t len = stop - pos > COPY_BYTES ? COPY_BYTES : (size_t)(stop - pos);
-		ssize_t n = pread(as->memfd, buf, len, pos);
+		ssize_t n = sys_pread(as->memfd, buf, len, pos);
 
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
 		for (ssize_t done = 0; done < n;) {
-			ssize_t w = pwrite(as->fd, buf + done, (size_t)(n - done), pos + done);
+			ssize_t w = sys_pwrite(as->fd, buf + done, (size_t)(n - done), pos + done);
 
 			if (w < 0) {
 				if (errno == EINTR)
@@ -95,6 +97,25 @@ static int write_range(struct address_space *as, char *buf, pgoff_t start, pgoff
 	return 0;
 }
 
+/* Every page in the cache, as dirty (see shared_with_child).  Caller holds as->wb_lock. */
+static void add_resident(struct address_space *as)
+{
+	pgoff_t n = size_to_pages(__atomic_load_n(&as->size, __ATOMIC_RELAXED));
+	unsigned char vec[4096];
+
+	if (n > as->nr_pages)
+		n = as->nr_pages;
+	for (pgoff_t base = 0; base < n; base += sizeof(vec)) {
+		pgoff_t cnt = n - base < sizeof(vec) ? n - base : sizeof(vec);
+
+		if (mincore(as->window + (base << PAGE_SHIFT), cnt << PAGE_SHIFT, vec))
+			return;
+		for (pgoff_t i = 0; i < cnt; i++)
+			if (vec[i] & 1)
+				dirty_add(as, base + i, base + i + 1);
+	}
+}
+
 int writeback_flush(struct address_space *as, bool sync, bool report)
 {
 	size_t kept = 0;
@@ -103,6 +124,8 @@ int writeback_flush(struct address_space *as, bool sync, bool report)
 	int rc = 0;
 
 	pthread_mutex_lock(&as->wb_lock);
+	if (as->shared_with_child)
+		add_resident(as);
 	if (as->nr_dirty) {
 		size = lseek(as->fd, 0, SEEK_END);
 		buf = kzalloc(COPY_BYTES);
