@@ -100,8 +100,8 @@ static struct address_space *get_mapping(struct pager_engine *eng, int fd, const
 	struct address_space *as;
 	int rc;
 
-	for (as = eng->mappings; as; as = as->next)
-		if (as->dev == st->st_dev && as->ino == st->st_ino)
+	for (as = eng->mappings; st && as; as = as->next)
+		if (!as->anon && as->dev == st->st_dev && as->ino == st->st_ino)
 			break;
 	if (!as) {
 		as = mapping_create(&eng->mm, fd, st, pages);
@@ -626,6 +626,7 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 			int fd, off_t off)
 {
 	bool anon = flags & MAP_ANONYMOUS;
+	bool shared_anon = anon && is_shared(flags);
 	struct address_space *as = NULL;
 	struct wb_set set = { .n = 0 };
 	struct stat st;
@@ -650,21 +651,26 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 		if (((uint64_t)off >> PAGE_SHIFT) + ((len + PAGE_SIZE - 1) >> PAGE_SHIFT) >
 		    FILEMAP_MAX_PAGES)
 			return fail(EOVERFLOW);
-	} else if (is_shared(flags) || (flags & (MAP_HUGETLB | MAP_GROWSDOWN))) {
+	} else if (flags & (MAP_HUGETLB | MAP_GROWSDOWN)) {
 		return sys_mmap(addr, len, prot, flags, fd, off); /* not ours to serve */
+	} else if (shared_anon) {
+		/* The kernel's checks for what a memfd mapping would not check. */
+		if (!len || (off & (off_t)~PAGE_MASK) || ((flags & FIXED_FLAGS) && ((uintptr_t)addr & ~PAGE_MASK)))
+			return fail(EINVAL);
+		off = 0;
 	}
 
 	pthread_rwlock_wrlock(&eng->mm.lock);
-	if (!anon && !(as = get_mapping(eng, fd, &st,
-					 ((uint64_t)off >> PAGE_SHIFT) +
-						 ((len + PAGE_SIZE - 1) >> PAGE_SHIFT)))) {
+	if ((!anon || shared_anon) &&
+	    !(as = get_mapping(eng, shared_anon ? -1 : fd, shared_anon ? NULL : &st,
+			       ((uint64_t)off >> PAGE_SHIFT) + ((len + PAGE_SIZE - 1) >> PAGE_SHIFT)))) {
 		rc = -errno;
 		goto out_unlock;
 	}
 	/* A fixed mapping replaces ours: what was written there must not be lost. */
 	if ((flags & FIXED_FLAGS) == MAP_FIXED)
 		wb_collect(eng, (uintptr_t)addr, (uintptr_t)addr + len, false, &set);
-	if (anon)
+	if (anon && !shared_anon)
 		p = sys_mmap(addr, len, prot, flags, -1, off);
 	else
 		p = sys_mmap(addr, len, prot,
@@ -678,8 +684,7 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 	rc = mm_unmap_range(&eng->mm, (uintptr_t)p, (uintptr_t)p + len, &engine_vma_hooks, eng);
 	if (rc)
 		goto out_unmap;
-	v = vma_alloc((uintptr_t)p, (uintptr_t)p + len, prot, flags, as,
-		      anon ? 0 : (pgoff_t)off >> PAGE_SHIFT);
+	v = vma_alloc((uintptr_t)p, (uintptr_t)p + len, prot, flags, as, (pgoff_t)off >> PAGE_SHIFT);
 	if (!v) {
 		rc = -ENOMEM;
 		goto out_unmap;
@@ -692,7 +697,7 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 		vma_free(v);
 		goto out_unmap;
 	}
-	if (anon)
+	if (anon || shared_anon)
 		ra_init(&v->ra, 1, eng->env.ra_max);
 	else
 		ra_init(&v->ra, eng->env.ra_min, eng->env.ra_max);
@@ -932,7 +937,7 @@ static struct address_space *mapping_of_fd(struct pager_engine *eng, int fd, boo
 		return NULL;
 	pthread_rwlock_rdlock(&eng->mm.lock);
 	for (as = eng->mappings; as; as = as->next)
-		if (as->dev == st.st_dev && as->ino == st.st_ino)
+		if (!as->anon && as->dev == st.st_dev && as->ino == st.st_ino)
 			break;
 	if (as && only_written) {
 		size_t i;

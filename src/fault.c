@@ -152,6 +152,36 @@ static int map_cached_page(struct handler *h, uintptr_t addr)
 }
 
 /*
+ * Shared anonymous memory (a memfd without a file): a missing page is a zero
+ * page put into the memfd, so every process that shares the mapping sees the
+ * same page.  Sequential first touches get a growing window, as for private
+ * anonymous memory.
+ */
+static int do_shared_anonymous_page(struct handler *h, struct vma *v, uintptr_t addr)
+{
+	struct address_space *as = v->mapping;
+	size_t i = vma_page(v, addr), end = i + 1;
+	pgoff_t index = v->pgoff + i;
+	struct ra_decision d;
+
+	if (page_state(as, index) == PG_UPTODATE && page_in_cache(as, index))
+		return map_cached_page(h, addr);
+	pthread_spin_lock(&v->ra_lock);
+	if (ra_fault(&v->ra, i, true, vma_pages(v), &d)) {
+		end = d.sync.start + d.sync.nr;
+		if (d.async.nr && d.async.start + d.async.nr > end)
+			end = d.async.start + d.async.nr;
+	}
+	pthread_spin_unlock(&v->ra_lock);
+	if (end - i > ZERO_BUF_PAGES)
+		end = i + ZERO_BUF_PAGES;
+	stat_inc(&h->stats, anon_write);
+	filemap_add_zero_pages(h->env->mm, as, index, (uint32_t)(end - i), h->env->zero);
+	stat_add(&h->stats, pages_installed, end - i);
+	return map_cached_page(h, addr);
+}
+
+/*
  * do_read_fault: a file page that is not in the cache (the kernel maps the
  * ones that are).  Like the kernel's filemap_fault: start readahead (a
  * synchronous window for this fault, an asynchronous one ahead of it) or,
@@ -257,6 +287,8 @@ static int handle_mm_fault(struct handler *h, uintptr_t addr, bool write, bool r
 			stat_inc(&h->stats, faults);
 		if (!v->mapping)
 			ret = do_anonymous_page(h, v, addr, write);
+		else if (v->mapping->anon)
+			ret = do_shared_anonymous_page(h, v, addr);
 		else
 			ret = do_read_fault(h, v, addr, retry);
 	}

@@ -57,8 +57,8 @@ struct address_space *mapping_create(struct mm *mm, int fd, const struct stat *s
 	if (!as)
 		goto fail;
 	as->fd = as->memfd = -1;
-	as->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (as->fd < 0)
+	as->anon = fd < 0;
+	if (!as->anon && (as->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
 		goto fail_errno;
 	as->memfd = memfd_create("pager-cache", MFD_CLOEXEC);
 	if (as->memfd < 0)
@@ -67,9 +67,13 @@ struct address_space *mapping_create(struct mm *mm, int fd, const struct stat *s
 	rc = window_create(mm, as, as->nr_pages, &as->window, &as->state);
 	if (rc)
 		goto fail;
-	as->dev = st->st_dev;
-	as->ino = st->st_ino;
-	as->size = st->st_size;
+	if (st) {
+		as->dev = st->st_dev;
+		as->ino = st->st_ino;
+		as->size = st->st_size;
+	} else {
+		as->size = (int64_t)(as->nr_pages << PAGE_SHIFT);
+	}
 	as->refcount = 1;
 	pthread_mutex_init(&as->wb_lock, NULL);
 	return as;
@@ -132,7 +136,8 @@ void mapping_put(struct address_space *as)
 	kfree(as->dirty);
 	pthread_mutex_destroy(&as->wb_lock);
 	close(as->memfd);
-	close(as->fd);
+	if (as->fd >= 0)
+		close(as->fd);
 	kfree(as);
 }
 
@@ -184,6 +189,8 @@ int64_t filemap_update_size(struct address_space *as)
 	struct stat st;
 	int64_t old, new;
 
+	if (as->anon)
+		return as->size; /* no file, no end but the mapping's */
 	if (fstat(as->fd, &st))
 		return -errno;
 	new = st.st_size;
@@ -283,6 +290,16 @@ static void add_to_page_cache(struct mm *mm, struct address_space *as, pgoff_t i
 			return;
 		}
 	}
+}
+
+void filemap_add_zero_pages(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,
+			    const void *zero)
+{
+	if (index + nr > as->nr_pages)
+		nr = (uint32_t)(as->nr_pages - index);
+	add_to_page_cache(mm, as, index, nr, zero);
+	for (uint32_t i = 0; i < nr; i++)
+		set_page_state(as, index + i, PG_UPTODATE);
 }
 
 void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int res,

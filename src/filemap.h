@@ -44,7 +44,8 @@ enum { PG_NONE = 0, PG_LOCKED = 1, PG_UPTODATE = 2, PG_ERROR = 3 };
 struct address_space {
 	dev_t dev;
 	ino_t ino;
-	int fd; /* our own descriptor of the file: the program may close its own */
+	bool anon; /* MAP_SHARED|MAP_ANONYMOUS memory: no file, missing pages are zero */
+	int fd; /* our own descriptor of the file (the program may close its own); -1 if anon */
 	int memfd; /* the cache */
 	long refcount; /* the engine's list (while nr_vmas > 0) + reads in flight */
 	unsigned nr_vmas; /* under mm->lock */
@@ -74,7 +75,8 @@ struct wb_range {
 
 /*
  * A new page cache for the file open as fd (duplicated), covering at least
- * `pages` pages, its window registered with mm's uffd.  NULL with errno.
+ * `pages` pages, its window registered with mm's uffd.  fd -1 (and st NULL):
+ * shared anonymous memory.  NULL with errno.
  */
 struct address_space *mapping_create(struct mm *mm, int fd, const struct stat *st, uint64_t pages);
 /* Make the cache cover `pages` pages.  Caller holds mm->lock for writing. */
@@ -117,6 +119,10 @@ int64_t filemap_update_size(struct address_space *as);
  * started, or -errno (-EBUSY: the ring is full).
  */
 long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr);
+
+/* Shared anonymous memory: zero pages [index, index + nr) into the cache, where missing. */
+void filemap_add_zero_pages(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,
+			    const void *zero);
 
 /*
  * A read finished: put its pages into the cache (zero tail at EOF) and mark

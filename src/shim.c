@@ -4,9 +4,9 @@
  * engine; everything else goes to the kernel untouched.
  *
  * Served: mappings of regular files that are not executable, private or
- * shared, and MAP_PRIVATE|MAP_ANONYMOUS mappings of at least PAGER_MIN_ANON
- * bytes.  Left to the kernel: executable mappings, shared anonymous memory,
- * devices, MAP_HUGETLB, MAP_GROWSDOWN, MAP_STACK.  A fallback that always
+ * shared, and anonymous mappings, private or shared, of at least
+ * PAGER_MIN_ANON bytes.  Left to the kernel: executable mappings, devices,
+ * MAP_HUGETLB, MAP_GROWSDOWN, MAP_STACK.  A fallback that always
  * works beats a takeover that breaks.
  *
  * Writes to a mapped file with write(2) and friends, and its truncation, are
@@ -98,7 +98,7 @@ static bool serve_this(void *addr, size_t len, int prot, int flags, int fd)
 	if ((prot & PROT_EXEC) || (flags & (MAP_HUGETLB | MAP_GROWSDOWN | MAP_STACK)))
 		return false;
 	if (flags & MAP_ANONYMOUS)
-		return (flags & MAP_TYPE) == MAP_PRIVATE && len >= min_anon;
+		return len >= min_anon;
 	return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
