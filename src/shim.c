@@ -461,7 +461,9 @@ __attribute__((destructor)) static void shim_exit(void)
 		fflush(stdout);
 		pager_stats_print(&st, stderr);
 		fprintf(stderr, "pager: peak resident %.1f MiB%s\n", (double)peak_rss_kib() / 1024.0,
-			eng ? "" : " (the pager stepped aside: nothing was served)");
+			eng ? "" :
+			shim_state == SHIM_OFF ? " (the pager stepped aside: nothing was served)" :
+						 " (no mapping the pager serves was made)");
 	}
 	if (json)
 		write_json(json, &st);
