@@ -986,10 +986,12 @@ int pager_engine_file_written(struct pager_engine *eng, int fd, off_t off, size_
 	}
 	/* Under the read lock: the window must not move while we use it. */
 	pthread_rwlock_rdlock(&eng->mm.lock);
+	int64_t old, new = filemap_update_size(as, &old);
+
+	if (new >= 0 && new != old)
+		mm_file_resized(&eng->mm, as, old, new);
 	if (len)
 		filemap_write_through(as, off, len);
-	else
-		filemap_update_size(as);
 	pthread_rwlock_unlock(&eng->mm.lock);
 	mapping_put(as);
 	return 1;
@@ -1007,7 +1009,7 @@ int pager_engine_release(struct pager_engine *eng, void *addr, size_t len)
 	for_each_vma_in(&eng->mm, start, end, v, i) {
 		if (v->mapping) {
 			uintptr_t lo = start > v->start ? start : v->start, hi = end < v->end ? end : v->end;
-			int64_t size = filemap_update_size(v->mapping);
+			int64_t size = filemap_update_size(v->mapping, NULL);
 			uint64_t in_file = size > (int64_t)(v->pgoff << PAGE_SHIFT) ?
 						   (uint64_t)size - (v->pgoff << PAGE_SHIFT) : 0;
 			uintptr_t eof = v->start + ((in_file + PAGE_SIZE - 1) & PAGE_MASK);

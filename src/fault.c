@@ -92,7 +92,7 @@ static void do_sigbus(struct handler *h, struct vma *v, uintptr_t addr)
 
 	if (rc < 0 && rc != -EEXIST)
 		pr_err("cannot raise SIGBUS at %#lx: %s", (unsigned long)addr, strerror((int)-rc));
-	pte_set_present(v, vma_page(v, addr));
+	__atomic_or_fetch(&v->ptes[vma_page(v, addr)], PTE_PRESENT | PTE_POISON, __ATOMIC_RELAXED);
 	stat_inc(&h->stats, sigbus);
 }
 
@@ -196,7 +196,7 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 	size_t i = vma_page(v, addr), npages = vma_pages(v);
 	pgoff_t index = v->pgoff + i, eof;
 	size_t lo, hi;
-	int64_t size;
+	int64_t size, old_size;
 	int state = page_state(as, index);
 
 	if (retry) {
@@ -206,7 +206,9 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 		if (state == PG_UPTODATE)
 			return map_cached_page(h, addr);
 	}
-	size = filemap_update_size(as);
+	size = filemap_update_size(as, &old_size);
+	if (size >= 0 && size != old_size)
+		mm_file_resized(env->mm, as, old_size, size);
 	if (size < 0) {
 		do_sigbus(h, v, addr);
 		return FAULT_DONE;

@@ -184,17 +184,21 @@ static void refresh_tail(struct address_space *as, int64_t from, int64_t to, int
 		pr_warn("updating the cached last page: %s", strerror(errno));
 }
 
-int64_t filemap_update_size(struct address_space *as)
+int64_t filemap_update_size(struct address_space *as, int64_t *oldp)
 {
 	struct stat st;
 	int64_t old, new;
 
+	if (oldp)
+		*oldp = as->size;
 	if (as->anon)
 		return as->size; /* no file, no end but the mapping's */
 	if (fstat(as->fd, &st))
 		return -errno;
 	new = st.st_size;
 	old = __atomic_exchange_n(&as->size, new, __ATOMIC_ACQ_REL);
+	if (oldp)
+		*oldp = old;
 	if (old == new)
 		return new;
 	if (new < old) {
@@ -344,7 +348,7 @@ void filemap_write_through(struct address_space *as, off_t off, size_t len)
 	off_t end = off + (off_t)len;
 	char *buf;
 
-	filemap_update_size(as);
+	filemap_update_size(as, NULL);
 	buf = kzalloc(PAGE_SIZE);
 	if (!buf)
 		return;

@@ -109,9 +109,9 @@ static inline pgoff_t size_to_pages(int64_t size)
  * truncate does in the kernel: pages past the new end leave the cache (and
  * every mapping), the partial last page reads zero past the end, and a page
  * that was the old partial last page gets the file's new bytes.
- * Returns the size, or -errno.
+ * Returns the size, or -errno; *old (if not NULL) gets the size seen before.
  */
-int64_t filemap_update_size(struct address_space *as);
+int64_t filemap_update_size(struct address_space *as, int64_t *old);
 
 /*
  * page_cache_read: start reads of the pages of [index, index + nr) that are

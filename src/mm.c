@@ -243,3 +243,30 @@ int mm_unmap_range(struct mm *mm, uintptr_t start, uintptr_t end, const struct v
 	}
 	return 0;
 }
+
+void mm_file_resized(struct mm *mm, const void *mapping, int64_t old, int64_t new)
+{
+	pgoff_t new_pages = (pgoff_t)((new + (int64_t)PAGE_SIZE - 1) >> PAGE_SHIFT);
+
+	for (size_t k = 0; k < mm->nr_vmas; k++) {
+		struct vma *v = mm->vmas[k];
+		pgoff_t first = v->pgoff, end = v->pgoff + vma_pages(v);
+
+		if (v->mapping != mapping)
+			continue;
+		if (new < old && end > new_pages) {
+			uintptr_t from = v->start + ((new_pages > first ? new_pages - first : 0) << PAGE_SHIFT);
+
+			mm->ops->drop(mm, from, v->end - from);
+			for (size_t i = vma_page(v, from); i < vma_pages(v); i++)
+				__atomic_store_n(&v->ptes[i], 0, __ATOMIC_RELAXED);
+		} else if (new > old) {
+			for (size_t i = 0; i < vma_pages(v) && first + i < new_pages; i++) {
+				if (__atomic_load_n(&v->ptes[i], __ATOMIC_RELAXED) & PTE_POISON) {
+					mm->ops->drop(mm, v->start + (i << PAGE_SHIFT), PAGE_SIZE);
+					__atomic_store_n(&v->ptes[i], 0, __ATOMIC_RELAXED);
+				}
+			}
+		}
+	}
+}

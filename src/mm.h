@@ -26,6 +26,7 @@
 /* Per-page state of a vma, one byte a page. */
 enum {
 	PTE_PRESENT = 1 << 0, /* installed in the mapping (a hint: faults are the truth) */
+	PTE_POISON = 1 << 1, /* answered with SIGBUS (past EOF, I/O error) */
 };
 
 struct address_space;
@@ -116,6 +117,14 @@ struct vma *vma_alloc(uintptr_t start, uintptr_t end, int prot, int flags,
 void vma_free(struct vma *v);
 /* Insert; caller holds mm->lock for writing. */
 int vma_insert(struct mm *mm, struct vma *v);
+
+/*
+ * The file behind `mapping` changed size from old to new bytes: like the
+ * kernel's truncate, zap what every vma of it maps wholly past the new end
+ * (private copies too), and pages poisoned because they were past the old
+ * end, which the file now covers.  Caller holds mm->lock.
+ */
+void mm_file_resized(struct mm *mm, const void *mapping, int64_t old, int64_t new);
 
 /* What the layer that owns vma->mapping does when vmas come and go. */
 struct vma_hooks {
