@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -985,14 +986,21 @@ int pager_engine_file_written(struct pager_engine *eng, int fd, off_t off, size_
 		}
 	}
 	/* Under the read lock: the window must not move while we use it. */
-	pthread_rwlock_rdlock(&eng->mm.lock);
-	int64_t old, new = filemap_update_size(as, &old);
+	for (;;) {
+		bool done = true;
+		int64_t old, new;
 
-	if (new >= 0 && new != old)
-		mm_file_resized(&eng->mm, as, old, new);
-	if (len)
-		filemap_write_through(as, off, len);
-	pthread_rwlock_unlock(&eng->mm.lock);
+		pthread_rwlock_rdlock(&eng->mm.lock);
+		new = filemap_update_size(as, &old);
+		if (new >= 0 && new != old)
+			mm_file_resized(&eng->mm, as, old, new);
+		if (len)
+			done = filemap_write_through(as, off, len);
+		pthread_rwlock_unlock(&eng->mm.lock);
+		if (done)
+			break;
+		sched_yield(); /* a read of the range is landing */
+	}
 	mapping_put(as);
 	return 1;
 }
@@ -1004,10 +1012,17 @@ int pager_engine_release(struct pager_engine *eng, void *addr, size_t len)
 	struct vma *v;
 	int rc = 0;
 
-	/* File pages must be in before the range stops being ours, or they would read zero. */
+	/*
+	 * File pages must be in before the range stops being ours, or they
+	 * would read zero.  Fault them in without holding the lock: the
+	 * handler needs it to serve the faults.
+	 */
+	struct { uintptr_t lo, hi; } pop[16];
+	unsigned npop = 0;
+
 	pthread_rwlock_rdlock(&eng->mm.lock);
 	for_each_vma_in(&eng->mm, start, end, v, i) {
-		if (v->mapping) {
+		if (v->mapping && !v->mapping->anon && npop < 16) {
 			uintptr_t lo = start > v->start ? start : v->start, hi = end < v->end ? end : v->end;
 			int64_t size = filemap_update_size(v->mapping, NULL);
 			uint64_t in_file = size > (int64_t)(v->pgoff << PAGE_SHIFT) ?
@@ -1016,11 +1031,15 @@ int pager_engine_release(struct pager_engine *eng, void *addr, size_t len)
 
 			if (hi > eof)
 				hi = eof;
-			if (hi > lo)
-				sys_madvise((void *)lo, hi - lo, MADV_POPULATE_READ);
+			if (hi > lo) {
+				pop[npop].lo = lo;
+				pop[npop++].hi = hi;
+			}
 		}
 	}
 	pthread_rwlock_unlock(&eng->mm.lock);
+	for (unsigned k = 0; k < npop; k++)
+		sys_madvise((void *)pop[k].lo, pop[k].hi - pop[k].lo, MADV_POPULATE_READ);
 	pthread_rwlock_wrlock(&eng->mm.lock);
 	wb_collect(eng, start, end, false, &set);
 	for_each_vma_in(&eng->mm, start, end, v, i) {

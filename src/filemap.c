@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -343,15 +342,15 @@ void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int r
 	mapping_put(as);
 }
 
-void filemap_write_through(struct address_space *as, off_t off, size_t len)
+bool filemap_write_through(struct address_space *as, off_t off, size_t len)
 {
 	off_t end = off + (off_t)len;
+	bool done = true;
 	char *buf;
 
-	filemap_update_size(as, NULL);
 	buf = kzalloc(PAGE_SIZE);
 	if (!buf)
-		return;
+		return true;
 	for (off_t pos = off; pos < end;) {
 		pgoff_t index = (pgoff_t)pos >> PAGE_SHIFT;
 		off_t stop = (off_t)((index + 1) << PAGE_SHIFT);
@@ -361,10 +360,13 @@ void filemap_write_through(struct address_space *as, off_t off, size_t len)
 			stop = end;
 		if (index >= as->nr_pages)
 			break;
-		/* A read in flight may carry the old bytes: let it land first. */
-		while (page_state(as, index) == PG_LOCKED)
-			sched_yield();
-		if (page_in_cache(as, index)) {
+		/*
+		 * A read in flight may carry the old bytes: let it land, then do
+		 * this page again.  Not here: the handler needs mm->lock to land it.
+		 */
+		if (page_state(as, index) == PG_LOCKED)
+			done = false;
+		else if (page_in_cache(as, index)) {
 			n = sys_pread(as->fd, buf, (size_t)(stop - pos), pos);
 			if (n > 0 && sys_pwrite(as->memfd, buf, (size_t)n, pos) < 0)
 				pr_warn("updating the cache after a write: %s", strerror(errno));
@@ -372,6 +374,7 @@ void filemap_write_through(struct address_space *as, off_t off, size_t len)
 		pos = stop;
 	}
 	kfree(buf);
+	return done;
 }
 
 void filemap_read_through(struct address_space *as, char *buf, off_t off, size_t len)

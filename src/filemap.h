@@ -137,7 +137,8 @@ void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int r
  * cached pages of that range take the file's new bytes, so that every
  * mapping sees them, as it would with the kernel's single page cache.
  */
-void filemap_write_through(struct address_space *as, off_t off, size_t len);
+/* Returns false if a read of the range was in flight: call again (without mm->lock held between). */
+bool filemap_write_through(struct address_space *as, off_t off, size_t len);
 
 /*
  * The program read [off, off + len) of the file with read(2) into buf: pages
