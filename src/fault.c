@@ -133,9 +133,10 @@ static int do_anonymous_page(struct handler *h, struct vma *v, uintptr_t addr, b
 	return FAULT_DONE;
 }
 
-static long start_read(struct handler *h, struct address_space *as, pgoff_t index, uint64_t nr)
+static long start_read(struct handler *h, struct address_space *as, pgoff_t index, uint64_t nr,
+		       bool background)
 {
-	long rc = page_cache_read(&h->io, as, index, (uint32_t)nr);
+	long rc = page_cache_read(&h->io, as, index, (uint32_t)nr, background);
 
 	if (rc < 0 && rc != -EBUSY)
 		pr_warn("cannot start a read of the page cache: %s", strerror((int)-rc));
@@ -252,9 +253,9 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 		stat_inc(&h->stats, file_miss);
 		if (ra) {
 			if (d.sync.nr)
-				start_read(h, as, d.sync.start, d.sync.nr);
+				start_read(h, as, d.sync.start, d.sync.nr, false);
 			if (d.async.nr) {
-				long n = start_read(h, as, d.async.start, d.async.nr);
+				long n = start_read(h, as, d.async.start, d.async.nr, true);
 
 				stat_inc(&h->stats, readahead);
 				if (n > 0)
@@ -262,8 +263,22 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 			}
 		}
 	}
-	if (page_state(as, index) == PG_NONE)
-		start_read(h, as, v->pgoff + lo, hi - lo);
+	if (page_state(as, index) == PG_NONE) {
+		/*
+		 * A random miss: read around it, like the kernel's mmap read-around
+		 * (do_sync_mmap_readahead), a readahead window aligned on the
+		 * fault; under MADV_RANDOM only the fault-around window.
+		 */
+		if (v->ra.mode != RA_MODE_RANDOM && env->ra_max > env->fa_pages) {
+			lo = i - i % env->ra_max;
+			hi = lo + env->ra_max;
+			if (hi > npages)
+				hi = npages;
+			if (v->pgoff + hi > eof)
+				hi = (size_t)(eof - v->pgoff);
+		}
+		start_read(h, as, v->pgoff + lo, hi - lo, false);
+	}
 	state = page_state(as, index);
 	if (state == PG_UPTODATE)
 		return map_cached_page(h, addr);
@@ -376,7 +391,7 @@ static void run_requests(struct handler *h)
 		for (uint64_t done = 0; done < r->nr;) {
 			uint64_t n = r->nr - done > READ_RUN_PAGES ? READ_RUN_PAGES : r->nr - done;
 
-			if (start_read(h, r->as, r->index + done, n) == -EBUSY)
+			if (start_read(h, r->as, r->index + done, n, true) == -EBUSY)
 				break; /* the ring is full: a hint may be dropped */
 			done += n;
 		}

@@ -223,7 +223,8 @@ static bool trylock_page(struct address_space *as, pgoff_t index)
 }
 
 /* Start one read of the locked run [index, index + nr). */
-static int submit_run(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr)
+static int submit_run(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr,
+		      bool background)
 {
 	struct io_req *r = io_req_get(io);
 
@@ -236,6 +237,7 @@ static int submit_run(struct io_ctx *io, struct address_space *as, pgoff_t index
 	r->fd = as->fd;
 	r->off = (off_t)(index << PAGE_SHIFT);
 	r->len = (size_t)nr << PAGE_SHIFT;
+	r->background = background;
 	if (io_queue_read(io, r)) {
 		mapping_put(as);
 		io_req_put(io, r);
@@ -244,7 +246,8 @@ static int submit_run(struct io_ctx *io, struct address_space *as, pgoff_t index
 	return 0;
 }
 
-long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr)
+long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr,
+		     bool background)
 {
 	pgoff_t i = index, end = index + nr;
 	long started = 0;
@@ -260,7 +263,7 @@ long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index,
 		run = i - 1;
 		while (i < end && i - run < READ_RUN_PAGES && trylock_page(as, i))
 			i++;
-		rc = submit_run(io, as, run, (uint32_t)(i - run));
+		rc = submit_run(io, as, run, (uint32_t)(i - run), background);
 		if (rc) {
 			for (pgoff_t j = run; j < i; j++)
 				set_page_state(as, j, PG_NONE);
@@ -328,6 +331,7 @@ void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int r
 		/* EOF inside the run: the tail reads zero, as it does in the kernel. */
 		memset((char *)r->buf + r->done, 0, r->len - r->done);
 		add_to_page_cache(mm, as, r->index, r->nr, r->buf);
+		stat_add(st, pages_installed, r->nr);
 		stat_add(st, pages_read, r->nr);
 		stat_add(st, bytes_read, r->done);
 	}

@@ -115,10 +115,12 @@ int64_t filemap_update_size(struct address_space *as, int64_t *old);
 
 /*
  * page_cache_read: start reads of the pages of [index, index + nr) that are
- * neither cached nor being read.  Returns the number of pages whose read was
- * started, or -errno (-EBUSY: the ring is full).
+ * neither cached nor being read (`background`: readahead no fault waits for).
+ * Returns the number of pages whose read was started, or -errno (-EBUSY: the
+ * ring is full).
  */
-long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr);
+long page_cache_read(struct io_ctx *io, struct address_space *as, pgoff_t index, uint32_t nr,
+		     bool background);
 
 /* Shared anonymous memory: zero pages [index, index + nr) into the cache, where missing. */
 void filemap_add_zero_pages(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,

@@ -91,6 +91,12 @@ int io_queue_read(struct io_ctx *io, struct io_req *r)
 		return -EBUSY;
 	io_uring_prep_read(sqe, r->fd, (char *)r->buf + r->done, (unsigned)(r->len - r->done),
 			   (uint64_t)r->off + r->done);
+	/*
+	 * Readahead nobody waits for goes to an io-wq worker, on the other
+	 * core: done inline it would delay the read a fault is waiting for.
+	 */
+	if (r->background)
+		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, r);
 	return 0;
 }

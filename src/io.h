@@ -26,6 +26,7 @@ struct io_req {
 	int fd;
 	off_t off;
 	size_t len, done;
+	bool background; /* readahead: no fault waits for it */
 };
 
 struct io_ctx {
