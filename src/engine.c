@@ -627,7 +627,8 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 			int fd, off_t off)
 {
 	bool anon = flags & MAP_ANONYMOUS;
-	bool shared_anon = anon && is_shared(flags);
+	int type = flags & MAP_TYPE;
+	bool shared_anon = anon && type == MAP_SHARED;
 	struct address_space *as = NULL;
 	struct wb_set set = { .n = 0 };
 	struct stat st;
@@ -652,11 +653,17 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 		if (((uint64_t)off >> PAGE_SHIFT) + ((len + PAGE_SIZE - 1) >> PAGE_SHIFT) >
 		    FILEMAP_MAX_PAGES)
 			return fail(EOVERFLOW);
-	} else if (flags & (MAP_HUGETLB | MAP_GROWSDOWN)) {
-		return sys_mmap(addr, len, prot, flags, fd, off); /* not ours to serve */
+	} else if ((flags & (MAP_HUGETLB | MAP_GROWSDOWN)) ||
+		   (type != MAP_PRIVATE && type != MAP_SHARED)) {
+		/* Not ours to serve (MAP_DROPPABLE, MAP_SHARED_VALIDATE...): the kernel's, errors too. */
+		return sys_mmap(addr, len, prot, flags, fd, off);
 	} else if (shared_anon) {
-		/* The kernel's checks for what a memfd mapping would not check. */
-		if (!len || (off & (off_t)~PAGE_MASK) || ((flags & FIXED_FLAGS) && ((uintptr_t)addr & ~PAGE_MASK)))
+		/* The kernel is the oracle for the arguments: the same mapping, undone. */
+		p = sys_mmap(NULL, len, prot, flags & ~(FIXED_FLAGS | POPULATE_FLAGS), -1, off);
+		if (p == MAP_FAILED)
+			return MAP_FAILED;
+		sys_munmap(p, len);
+		if ((flags & FIXED_FLAGS) && ((uintptr_t)addr & ~PAGE_MASK))
 			return fail(EINVAL);
 		off = 0;
 	}
@@ -693,6 +700,13 @@ void *pager_engine_mmap(struct pager_engine *eng, void *addr, size_t len, int pr
 	v->may_write = !anon && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR &&
 		       (!is_shared(flags) || can_track_writes(eng));
 	rc = vma_register(eng, v);
+	if (rc && anon && !shared_anon) {
+		/* A region userfaultfd will not take: it stays the kernel's, as asked. */
+		vma_free(v);
+		pthread_rwlock_unlock(&eng->mm.lock);
+		wb_flush(&set, false, false);
+		return p;
+	}
 	if (rc || vma_insert(&eng->mm, v)) {
 		rc = rc ? rc : -ENOMEM;
 		vma_free(v);

@@ -64,6 +64,11 @@ struct address_space *mapping_create(struct mm *mm, int fd, const struct stat *s
 		goto fail_errno;
 	as->nr_pages = window_pages_for(pages);
 	rc = window_create(mm, as, as->nr_pages, &as->window, &as->state);
+	if (rc == -ENOMEM && as->nr_pages > pages) {
+		/* A huge mapping: no room to spare in the address space. */
+		as->nr_pages = pages;
+		rc = window_create(mm, as, as->nr_pages, &as->window, &as->state);
+	}
 	if (rc)
 		goto fail;
 	if (st) {

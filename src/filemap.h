@@ -35,8 +35,8 @@
 
 /* Largest run of pages one read brings in (and one bounce buffer holds). */
 #define READ_RUN_PAGES 512U
-/* Largest file page the cache can index (8 TiB of file). */
-#define FILEMAP_MAX_PAGES (1ULL << 31)
+/* Largest file page the cache can index: more than the address space, so the kernel's ENOMEM comes first. */
+#define FILEMAP_MAX_PAGES (1ULL << 36)
 
 /* Page states: the kernel's PG_locked (read in flight), PG_uptodate, PG_error. */
 enum { PG_NONE = 0, PG_LOCKED = 1, PG_UPTODATE = 2, PG_ERROR = 3 };
