@@ -35,8 +35,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 say "building (meson + ninja) in build/"
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+if [ ! -f build/build.ninja ]; then
+	meson setup build > build-setup.log 2>&1 || { cat build-setup.log >&2; exit 1; }
+	rm -f build-setup.log
+fi
+ninja -C build > /dev/null || ninja -C build
 echo "built: build/libpager.so, build/libpager-shim.so, build/tools/pager-run, build/tools/pager-bench"
 
 [ "${1:-}" = --no-demo ] && exit 0
