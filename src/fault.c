@@ -88,11 +88,13 @@ static bool install_run(struct handler *h, struct vma *v, size_t first, size_t n
 static void do_sigbus(struct handler *h, struct vma *v, uintptr_t addr)
 {
 	struct mm *mm = h->env->mm;
-	long rc = mm->ops->install_poison(mm, addr & PAGE_MASK, PAGE_SIZE);
+	long rc;
 
+	/* Marked first: the thread runs on (to its SIGBUS) the moment the poison is in. */
+	__atomic_or_fetch(&v->ptes[vma_page(v, addr)], PTE_PRESENT | PTE_POISON, __ATOMIC_RELAXED);
+	rc = mm->ops->install_poison(mm, addr & PAGE_MASK, PAGE_SIZE);
 	if (rc < 0 && rc != -EEXIST)
 		pr_err("cannot raise SIGBUS at %#lx: %s", (unsigned long)addr, strerror((int)-rc));
-	__atomic_or_fetch(&v->ptes[vma_page(v, addr)], PTE_PRESENT | PTE_POISON, __ATOMIC_RELAXED);
 	stat_inc(&h->stats, sigbus);
 }
 
