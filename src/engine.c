@@ -789,10 +789,19 @@ static void madvise_vma(struct pager_engine *eng, struct vma *v, uintptr_t start
 	uintptr_t lo = start > v->start ? start : v->start, hi = end < v->end ? end : v->end;
 
 	switch (advice) {
+	case MADV_REMOVE:
+		/*
+		 * The kernel punched our cache (the memfd); the program asked for
+		 * the file's range to go, as it would with the kernel's cache.
+		 */
+		if (v->mapping && !v->mapping->anon)
+			sys_fallocate(v->mapping->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      (off_t)((v->pgoff + vma_page(v, lo)) << PAGE_SHIFT),
+				      (off_t)(hi - lo));
+		/* fall through */
 	case MADV_DONTNEED:
 	case MADV_DONTNEED_LOCKED:
 	case MADV_FREE:
-	case MADV_REMOVE:
 		for (uintptr_t a = lo; a < hi; a += PAGE_SIZE)
 			pte_clear(v, vma_page(v, a));
 		break;
