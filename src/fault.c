@@ -11,6 +11,7 @@
 #include "fault.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -478,6 +479,7 @@ static void *handler_main(void *arg)
 
 int handler_start(struct handler *h, struct fault_env *env, unsigned io_depth)
 {
+	sigset_t all, old;
 	int rc;
 
 	h->env = env;
@@ -485,7 +487,14 @@ int handler_start(struct handler *h, struct fault_env *env, unsigned io_depth)
 	rc = io_init(&h->io, io_depth, (size_t)READ_RUN_PAGES << PAGE_SHIFT);
 	if (rc)
 		return rc;
+	/*
+	 * The thread starts with every signal blocked: a program's handler run
+	 * on it could touch memory it serves, and it would wait on itself.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&h->thread, NULL, handler_main, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		io_exit(&h->io);
 		return -rc;
