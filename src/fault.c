@@ -94,8 +94,21 @@ static void do_sigbus(struct handler *h, struct vma *v, uintptr_t addr)
 	/* Marked first: the thread runs on (to its SIGBUS) the moment the poison is in. */
 	__atomic_or_fetch(&v->ptes[vma_page(v, addr)], PTE_PRESENT | PTE_POISON, __ATOMIC_RELAXED);
 	rc = mm->ops->install_poison(mm, addr & PAGE_MASK, PAGE_SIZE);
-	if (rc < 0 && rc != -EEXIST)
-		pr_err("cannot raise SIGBUS at %#lx: %s", (unsigned long)addr, strerror((int)-rc));
+	if (rc == -EEXIST) {
+		/*
+		 * A write-protect marker (shared mappings whose stores we track)
+		 * holds the empty entry: lift it, then poison.
+		 */
+		mm->ops->unprotect(mm, addr & PAGE_MASK, PAGE_SIZE);
+		rc = mm->ops->install_poison(mm, addr & PAGE_MASK, PAGE_SIZE);
+	}
+	if (rc < 0) {
+		if (rc != -EEXIST)
+			pr_err("cannot raise SIGBUS at %#lx: %s", (unsigned long)addr,
+			       strerror((int)-rc));
+		/* Never leave the thread waiting: let it fault again. */
+		mm->ops->wake(mm, addr & PAGE_MASK, PAGE_SIZE);
+	}
 	stat_inc(&h->stats, sigbus);
 }
 
@@ -279,6 +292,9 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 				hi = npages;
 			if (v->pgoff + hi > eof)
 				hi = (size_t)(eof - v->pgoff);
+			pthread_spin_lock(&v->ra_lock);
+			ra_read_around(&v->ra, v->pgoff + lo, (uint32_t)(hi - lo));
+			pthread_spin_unlock(&v->ra_lock);
 		}
 		start_read(h, as, v->pgoff + lo, hi - lo, false);
 	}

@@ -43,6 +43,11 @@ static int local_writeprotect(struct mm *mm, uintptr_t start, size_t len)
 	return uffd_writeprotect(&mm->uffd, start, len, true);
 }
 
+static int local_unprotect(struct mm *mm, uintptr_t start, size_t len)
+{
+	return uffd_writeprotect(&mm->uffd, start, len, false);
+}
+
 static long local_scan_written(struct mm *mm, uintptr_t start, uintptr_t end,
 			       struct page_region *out, size_t n, uintptr_t *next)
 {
@@ -71,6 +76,7 @@ const struct mm_ops local_mm_ops = {
 	.wake = local_wake,
 	.drop = local_drop,
 	.writeprotect = local_writeprotect,
+	.unprotect = local_unprotect,
 	.scan_written = local_scan_written,
 };
 

@@ -42,6 +42,8 @@ struct mm_ops {
 	int (*drop)(struct mm *mm, uintptr_t start, size_t len);
 	/* Start tracking writes to [start, start + len) (UFFD_FEATURE_WP_ASYNC). */
 	int (*writeprotect)(struct mm *mm, uintptr_t start, size_t len);
+	/* Lift write protection (and its markers on empty entries). */
+	int (*unprotect)(struct mm *mm, uintptr_t start, size_t len);
 	/*
 	 * The written pages of [start, end), write-protected again in the same
 	 * step (so a store racing with write-back is seen next time): fills up

@@ -45,6 +45,16 @@ static void clip(struct ra_window *w, pgoff_t eof)
 		w->nr = (uint32_t)(eof - w->start);
 }
 
+void ra_read_around(struct file_ra_state *ra, pgoff_t start, uint32_t nr)
+{
+	if (ra->mode == RA_MODE_RANDOM || ra->max_pages == 0)
+		return;
+	/* Like the kernel's read-around: the last quarter is the marker. */
+	ra->start = start;
+	ra->size = nr;
+	ra->async_size = nr / 4 ? nr / 4 : 1;
+}
+
 bool ra_in_window(const struct file_ra_state *ra, pgoff_t index)
 {
 	return ra->size && index >= ra->start && index < ra->start + ra->size;

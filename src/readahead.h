@@ -62,6 +62,12 @@ void ra_set_mode(struct file_ra_state *ra, enum ra_mode mode);
 bool ra_fault(struct file_ra_state *ra, pgoff_t index, bool miss, pgoff_t eof,
 	      struct ra_decision *d);
 
+/*
+ * The caller read [start, start + nr) around a random miss (the kernel's mmap
+ * read-around): if the reader goes on past it, that is a stream, and it ramps.
+ */
+void ra_read_around(struct file_ra_state *ra, pgoff_t start, uint32_t nr);
+
 /* The window that covers `index` if the stream is sequential (for install sizing). */
 bool ra_in_window(const struct file_ra_state *ra, pgoff_t index);
 

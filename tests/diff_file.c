@@ -306,7 +306,11 @@ END_TEST
 
 /* ---- files that change size ---- */
 
-/* Grown after mapping: pages that were past EOF (never touched) become readable. */
+/*
+ * Grown after mapping: pages that were past EOF (never touched) become
+ * readable, and so does the new data in the old last page, which the program
+ * never touched either (the pager may have read it ahead).
+ */
 START_TEST(grow_untouched)
 {
 	struct rng r = rng_for("grow_untouched");
@@ -320,12 +324,13 @@ START_TEST(grow_untouched)
 	assert_sigbus(k, p, 3 * PG + 5, "past EOF before growing");
 
 	rng_fill(&r, more, sizeof(more));
-	pwrite_all(fd, more, sizeof(more), 3 * PG + 10); /* now 7 pages and 10 bytes */
-	pager_file_written(fd, 3 * PG + 10, sizeof(more)); /* as pager.h asks of writers */
+	pwrite_all(fd, more, sizeof(more), 2 * PG + 50); /* now 6 pages and 50 bytes */
+	pager_file_written(fd, 2 * PG + 50, sizeof(more)); /* as pager.h asks of writers */
 	ck_assert_same_access(k, p, 3 * PG + 5, false, "page 3 after growing");
-	ck_assert_same_bytes(k + 3 * PG, p + 3 * PG, 5 * PG, "grown pages");
+	ck_assert_same_bytes(k + 2 * PG, p + 2 * PG, 5 * PG, "old last page and grown pages");
+	ck_assert_same_bytes(p + 2 * PG + 50, more, sizeof(more), "grown pages vs data");
 	ck_assert_same_bytes(k, p, 2 * PG, "old pages after growing");
-	ck_assert_same_bytes(p + 3 * PG + 10, more, sizeof(more), "grown pages vs data");
+	assert_sigbus(k, p, 7 * PG + 5, "past the new EOF");
 	ck_assert_int_eq(pager_munmap(p, 8 * PG), 0);
 	munmap(k, 8 * PG);
 	close(fd);
@@ -426,7 +431,10 @@ START_TEST(shrink_after_first_page_read)
 	ck_assert_int_eq(ftruncate(fd, 2 * PG + 100), 0);
 	pager_file_written(fd, 0, 0); /* its size changed */
 	assert_sigbus(k, p, 3 * PG + 1, "page 3, after reading page 0 and shrinking");
-	ck_assert_same_bytes(k, p, 2 * PG, "pages 0-1 after shrinking");
+	ck_assert_same_bytes(k, p, 3 * PG, "pages 0-2 after shrinking");
+	ck_assert_same_bytes(p + PG, data + PG, PG + 100, "pages 1-2 after shrinking, vs the file");
+	for (size_t i = 2 * PG + 100; i < 3 * PG; i++)
+		ck_assert_msg(p[i] == 0, "byte %#zx past the new EOF is %#x", i, p[i]);
 	ck_assert_int_eq(pager_munmap(p, 6 * PG), 0);
 	munmap(k, 6 * PG);
 	free(data);

@@ -12,8 +12,8 @@
 #include "pager.h"
 
 #define NTHREADS 6
-#define FILE_SIZE (8UL << 20)
-#define ANON_SIZE (8UL << 20)
+#define FILE_SIZE (4UL << 20)
+#define ANON_SIZE (4UL << 20)
 #define WORDS (PG / sizeof(uint64_t))
 
 static struct pager_engine *engine; /* NULL: the default engine */

@@ -343,24 +343,6 @@ static inline ptrdiff_t sig_offset(const struct sig_info *si, const void *base)
 			      sig_offset(&p_, (pbase)), p_.value, (unsigned long long)test_seed()); \
 	} while (0)
 
-/*
- * The same, with both accesses made in this process: for addresses where
- * nothing is mapped, which a forked child could fill with mappings of its
- * own (the engine re-creates its rings there) before it makes the access.
- */
-#define ck_assert_same_access_here(kbase, pbase, off, wr, what)                                 \
-	do {                                                                                   \
-		struct sig_info k_ = probe((char *)(kbase) + (off), (wr), 0x5a);                \
-		struct sig_info p_ = probe((char *)(pbase) + (off), (wr), 0x5a);                \
-		ck_assert_msg(k_.signo == p_.signo && k_.code == p_.code &&                     \
-				      sig_offset(&k_, (kbase)) == sig_offset(&p_, (pbase)),     \
-			      "%s at offset %#zx (%s): kernel signal %d code %d at %+td, "    \
-			      "pager signal %d code %d at %+td (seed %llu)",                  \
-			      (what), (size_t)(off), (wr) ? "write" : "read", k_.signo, k_.code, \
-			      sig_offset(&k_, (kbase)), p_.signo, p_.code, sig_offset(&p_, (pbase)), \
-			      (unsigned long long)test_seed());                                  \
-	} while (0)
-
 /* A page of kernel shared memory, for children to report into. */
 static inline void *shared_alloc(size_t len)
 {
