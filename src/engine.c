@@ -101,7 +101,8 @@ static struct address_space *get_mapping(struct pager_engine *eng, int fd, const
 	struct address_space *as;
 	int rc;
 
-	for (as = eng->mappings; st && as; as = as->next)
+	/* Shared anonymous memory (st NULL) never shares a cache. */
+	for (as = st ? eng->mappings : NULL; as; as = as->next)
 		if (!as->anon && as->dev == st->st_dev && as->ino == st->st_ino)
 			break;
 	if (!as) {

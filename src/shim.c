@@ -70,12 +70,18 @@ static struct pager_engine *shim_engine(void)
 				       "K, M or G suffix; the pager steps aside",
 				       v);
 			} else {
-				engine = pager_default_engine();
+				struct pager_config cfg;
+				char err[512];
+
+				pager_config_default(&cfg);
+				if (pager_config_from_env(&cfg, err, sizeof(err)) == 0)
+					engine = pager_engine_new(&cfg, err, sizeof(err));
 				if (engine)
 					state = SHIM_ON;
-				else
-					pr_warn("the pager steps aside: this program runs on the kernel's "
-						"own paging");
+				else /* one line, with the reason */
+					pr_warn("the pager steps aside, this program runs on the kernel's "
+						"own paging: %s",
+						err);
 			}
 		}
 		__atomic_store_n(&shim_state, state, __ATOMIC_RELEASE);

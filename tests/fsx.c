@@ -14,7 +14,7 @@
 #include "helpers.h"
 
 #define MAXLEN (1024 * 1024 + 3 * 4096)
-#define STEPS 3000
+#define STEPS 10000
 #define LOG 24
 
 struct twin {

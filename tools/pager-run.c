@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "pager.h"
+#include "uffd.h"
 
 #ifndef PAGER_SHIM_INSTALLED
 #define PAGER_SHIM_INSTALLED "/usr/local/lib/x86_64-linux-gnu/pager/libpager-shim.so"
@@ -145,6 +146,26 @@ int main(int argc, char **argv)
 	if (verbose)
 		setenv("PAGER_LOG", verbose > 1 ? "debug" : "info", 1);
 
+	/*
+	 * Without a userfaultfd that serves kernel-mode faults the shim would step
+	 * aside in every process of the program; say it once, here, and run the
+	 * program on the kernel's paging.
+	 */
+	{
+		struct uffd u;
+		char err[512];
+
+		if (uffd_open(&u, 0, err, sizeof(err)) < 0) {
+			fprintf(stderr, "pager: warning: the pager steps aside, this program runs on "
+					"the kernel's own paging: %s\n",
+				err);
+			execvp(argv[optind], &argv[optind]);
+			c = errno;
+			fprintf(stderr, "pager-run: %s: %s\n", argv[optind], strerror(c));
+			return c == ENOENT ? 127 : 126;
+		}
+		uffd_close(&u);
+	}
 	shim = find_shim();
 	if (access(shim, R_OK)) {
 		fprintf(stderr, "pager-run: cannot find the shim at %s: %s (set PAGER_SHIM)\n", shim,
