@@ -46,7 +46,7 @@ struct pager_engine {
 /* POISON for SIGBUS past EOF; WP_ASYNC (on shmem) for dirty tracking without faults. */
 #define UFFD_WANT                                                                      \
 	(UFFD_FEATURE_POISON | UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_HUGETLBFS_SHMEM | \
-	 UFFD_FEATURE_MISSING_SHMEM)
+	 UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM)
 
 static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pager_engine *engines;
@@ -180,6 +180,14 @@ static void wb_collect(struct pager_engine *eng, uintptr_t start, uintptr_t end,
 	}
 }
 
+/* Keep what wb_collect found on the dirty lists, for the next write-back. */
+static void wb_keep(struct wb_set *set)
+{
+	for (unsigned i = 0; i < set->n; i++)
+		mapping_put(set->as[i]);
+	set->n = 0;
+}
+
 /* Write back what wb_collect found; with `report`, return the first error. */
 static int wb_flush(struct wb_set *set, bool sync, bool report)
 {
@@ -253,13 +261,24 @@ static void atfork_parent(void)
 	pthread_mutex_unlock(&engines_lock);
 }
 
-/* Register a vma's range with the uffd: missing pages, and writes if tracked. */
+/*
+ * Register a vma's range with the uffd: missing pages; for a shared mapping
+ * whose stores are tracked, writes too (write protection disables the
+ * kernel's fault-around there, a trap a page; so minor faults come to us as
+ * well, and we map a whole run of cached pages with one UFFDIO_CONTINUE).
+ */
 static int vma_register(struct pager_engine *eng, struct vma *v)
 {
 	bool wp = vma_tracks_writes(v);
-	int rc = uffd_register(&eng->mm.uffd, v->start, v->end - v->start,
-			       UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0));
+	uint64_t mode = UFFDIO_REGISTER_MODE_MISSING;
+	int rc;
 
+	v->minor = wp && (eng->mm.uffd.features & UFFD_FEATURE_MINOR_SHMEM);
+	if (wp)
+		mode |= UFFDIO_REGISTER_MODE_WP;
+	if (v->minor)
+		mode |= UFFDIO_REGISTER_MODE_MINOR;
+	rc = uffd_register(&eng->mm.uffd, v->start, v->end - v->start, mode);
 	if (!rc && wp)
 		rc = eng->mm.ops->writeprotect(&eng->mm, v->start, v->end - v->start);
 	return rc;
@@ -835,17 +854,27 @@ static void madvise_vma(struct pager_engine *eng, struct vma *v, uintptr_t start
 int pager_engine_madvise(struct pager_engine *eng, void *addr, size_t len, int advice)
 {
 	uintptr_t start = (uintptr_t)addr, end = start + ((len + PAGE_SIZE - 1) & PAGE_MASK);
+	struct wb_set set = { .n = 0 };
 	struct vma *v;
 	int rc;
 
 	pthread_rwlock_wrlock(&eng->mm.lock);
-	/* The kernel checks the arguments and zaps pages of our anonymous ranges. */
+	/*
+	 * Advice that zaps page table entries also forgets which pages were
+	 * written: move them to the dirty lists first (the data stays cached).
+	 */
+	if (!(start & ~PAGE_MASK) && end > start &&
+	    (advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED || advice == MADV_FREE ||
+	     advice == MADV_REMOVE || advice == MADV_PAGEOUT || advice == MADV_COLD))
+		wb_collect(eng, start, end, false, &set);
+	/* The kernel checks the arguments and zaps pages of our ranges. */
 	rc = sys_madvise(addr, len, advice);
 	if (rc == 0) {
 		for_each_vma_in(&eng->mm, start, end, v, i)
 			madvise_vma(eng, v, start, end, advice);
 	}
 	pthread_rwlock_unlock(&eng->mm.lock);
+	wb_flush(&set, false, false);
 	return rc;
 }
 

@@ -159,12 +159,33 @@ static long start_read(struct handler *h, struct address_space *as, pgoff_t inde
 	return rc;
 }
 
-/* The page is in the cache: let the faulting thread retry; the kernel maps it. */
-static int map_cached_page(struct handler *h, uintptr_t addr)
+/*
+ * The page is in the cache.  Usually the faulting thread only needs to retry:
+ * the kernel maps it (with its fault-around).  Where minor faults come to us
+ * (tracked shared mappings), map the run of cached pages from this one in a
+ * single UFFDIO_CONTINUE, write-protected so that stores stay tracked.
+ */
+static int map_cached_page(struct handler *h, struct vma *v, uintptr_t addr)
 {
 	struct mm *mm = h->env->mm;
+	size_t i = vma_page(v, addr), end = i + 1, limit = i + h->env->ra_max;
+	long rc;
 
-	mm->ops->wake(mm, addr & PAGE_MASK, PAGE_SIZE);
+	if (!v->minor) {
+		mm->ops->wake(mm, addr & PAGE_MASK, PAGE_SIZE);
+		return FAULT_DONE;
+	}
+	if (limit > vma_pages(v))
+		limit = vma_pages(v);
+	while (end < limit && page_state(v->mapping, v->pgoff + end) == PG_UPTODATE)
+		end++;
+	rc = mm->ops->install_cached(mm, addr & PAGE_MASK, (end - i) << PAGE_SHIFT, true);
+	if (rc <= 0 && end > i + 1) /* a page of the run is not what we thought: just this one */
+		rc = mm->ops->install_cached(mm, addr & PAGE_MASK, PAGE_SIZE, true);
+	if (rc > 0)
+		stat_add(&h->stats, pages_installed, (uint64_t)rc >> PAGE_SHIFT);
+	else
+		mm->ops->wake(mm, addr & PAGE_MASK, PAGE_SIZE); /* there already, or gone: fault again */
 	return FAULT_DONE;
 }
 
@@ -182,7 +203,7 @@ static int do_shared_anonymous_page(struct handler *h, struct vma *v, uintptr_t 
 	struct ra_decision d;
 
 	if (page_state(as, index) == PG_UPTODATE && page_in_cache(as, index))
-		return map_cached_page(h, addr);
+		return map_cached_page(h, v, addr);
 	pthread_spin_lock(&v->ra_lock);
 	if (ra_fault(&v->ra, i, true, vma_pages(v), &d)) {
 		end = d.sync.start + d.sync.nr;
@@ -195,7 +216,7 @@ static int do_shared_anonymous_page(struct handler *h, struct vma *v, uintptr_t 
 	stat_inc(&h->stats, anon_write);
 	filemap_add_zero_pages(h->env->mm, as, index, (uint32_t)(end - i), h->env->zero);
 	stat_add(&h->stats, pages_installed, end - i);
-	return map_cached_page(h, addr);
+	return map_cached_page(h, v, addr);
 }
 
 /*
@@ -221,7 +242,7 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 		if (state == PG_LOCKED)
 			return FAULT_WAIT;
 		if (state == PG_UPTODATE)
-			return map_cached_page(h, addr);
+			return map_cached_page(h, v, addr);
 	}
 	size = filemap_update_size(as, &old_size);
 	if (size >= 0 && size != old_size)
@@ -245,7 +266,7 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 		/* Filled since the fault was raised, or gone since we filled it? */
 		if (page_in_cache(as, index)) {
 			stat_inc(&h->stats, file_hit);
-			return map_cached_page(h, addr);
+			return map_cached_page(h, v, addr);
 		}
 		set_page_state(as, index, PG_NONE);
 		state = PG_NONE;
@@ -300,7 +321,7 @@ static int do_read_fault(struct handler *h, struct vma *v, uintptr_t addr, bool 
 	}
 	state = page_state(as, index);
 	if (state == PG_UPTODATE)
-		return map_cached_page(h, addr);
+		return map_cached_page(h, v, addr);
 	if (state == PG_ERROR) {
 		filemap_clear_error(as, index);
 		do_sigbus(h, v, addr);

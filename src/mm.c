@@ -27,6 +27,11 @@ static long local_poison(struct mm *mm, uintptr_t dst, size_t len)
 	return uffd_poison(&mm->uffd, dst, len);
 }
 
+static long local_cached(struct mm *mm, uintptr_t dst, size_t len, bool wp)
+{
+	return uffd_continue(&mm->uffd, dst, len, wp);
+}
+
 static int local_wake(struct mm *mm, uintptr_t start, size_t len)
 {
 	return uffd_wake(&mm->uffd, start, len);
@@ -73,6 +78,7 @@ const struct mm_ops local_mm_ops = {
 	.install_copy = local_copy,
 	.install_zero = local_zero,
 	.install_poison = local_poison,
+	.install_cached = local_cached,
 	.wake = local_wake,
 	.drop = local_drop,
 	.writeprotect = local_writeprotect,
@@ -213,6 +219,7 @@ static struct vma *vma_slice(const struct vma *v, uintptr_t start, uintptr_t end
 	memcpy(n->ptes, v->ptes + vma_page(v, start), vma_pages(n));
 	n->ra = v->ra;
 	n->may_write = v->may_write;
+	n->minor = v->minor;
 	return n;
 }
 

@@ -37,6 +37,8 @@ struct mm_ops {
 	long (*install_copy)(struct mm *mm, uintptr_t dst, const void *src, size_t len);
 	long (*install_zero)(struct mm *mm, uintptr_t dst, size_t len);
 	long (*install_poison)(struct mm *mm, uintptr_t dst, size_t len);
+	/* Map pages that are in the shared cache already; `wp`: write-protected (tracked). */
+	long (*install_cached)(struct mm *mm, uintptr_t dst, size_t len, bool wp);
 	int (*wake)(struct mm *mm, uintptr_t start, size_t len);
 	/* Zap pages: the next touch faults again. */
 	int (*drop)(struct mm *mm, uintptr_t start, size_t len);
@@ -60,6 +62,7 @@ struct vma {
 	int prot;
 	int flags; /* the mmap flags as given */
 	bool may_write; /* the file was open for writing (what mprotect checks for MAP_SHARED) */
+	bool minor; /* registered for minor faults too: we map cached pages (UFFDIO_CONTINUE) */
 	struct address_space *mapping; /* NULL: anonymous */
 	pgoff_t pgoff; /* file page at start */
 	uint8_t *ptes; /* one per page, accessed atomically */

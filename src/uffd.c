@@ -154,6 +154,17 @@ long uffd_poison(const struct uffd *u, uintptr_t dst, size_t len)
 	return fill_result(rc, p.updated);
 }
 
+long uffd_continue(const struct uffd *u, uintptr_t dst, size_t len, bool wp)
+{
+	struct uffdio_continue c = {
+		.range = { .start = dst, .len = len },
+		.mode = wp ? UFFDIO_CONTINUE_MODE_WP : 0,
+	};
+	int rc = sys_ioctl(u->fd, UFFDIO_CONTINUE, &c);
+
+	return fill_result(rc, c.mapped);
+}
+
 int uffd_wake(const struct uffd *u, uintptr_t start, size_t len)
 {
 	struct uffdio_range r = { .start = start, .len = len };

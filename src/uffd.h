@@ -35,6 +35,8 @@ int uffd_unregister(const struct uffd *u, uintptr_t start, size_t len);
 long uffd_copy(const struct uffd *u, uintptr_t dst, const void *src, size_t len, bool dontwake);
 long uffd_zeropage(const struct uffd *u, uintptr_t dst, size_t len, bool dontwake);
 long uffd_poison(const struct uffd *u, uintptr_t dst, size_t len);
+/* Map pages already in the shmem file behind dst (MINOR registration); `wp`: write-protected. */
+long uffd_continue(const struct uffd *u, uintptr_t dst, size_t len, bool wp);
 int uffd_wake(const struct uffd *u, uintptr_t start, size_t len);
 int uffd_writeprotect(const struct uffd *u, uintptr_t start, size_t len, bool wp);
 

@@ -39,6 +39,10 @@ struct uffdio_poison {
 #define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
 #endif
 
+#ifndef UFFDIO_CONTINUE_MODE_WP
+#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
+#endif
+
 /* PAGEMAP_SCAN (Linux 6.7), for dirty tracking with UFFD_FEATURE_WP_ASYNC. */
 #include <linux/fs.h>
 #ifndef PAGEMAP_SCAN

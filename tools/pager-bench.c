@@ -58,7 +58,7 @@
 enum mech { MECH_KERNEL, MECH_PAGER, MECH_FLOOR, NMECH };
 static const char *const mech_name[NMECH] = { "kernel", "pager", "floor" };
 
-enum kind { KIND_FILE, KIND_ANON };
+enum kind { KIND_FILE, KIND_ANON, KIND_SHARED };
 enum order { ORDER_SEQ, ORDER_RAND };
 
 struct workload {
@@ -75,6 +75,10 @@ static const struct workload workloads[] = {
 	{ "seq-cold", KIND_FILE, ORDER_SEQ, true, "sequential 4 KiB-stride read, caches dropped" },
 	{ "rand-cold", KIND_FILE, ORDER_RAND, true, "random-order 4 KiB-stride read, caches dropped" },
 	{ "anon-first-touch", KIND_ANON, ORDER_SEQ, false, "first write to each page of anonymous memory" },
+	{ "shared-write-seq", KIND_SHARED, ORDER_SEQ, false,
+	  "sequential 4 KiB-stride stores to a MAP_SHARED file, then msync(MS_SYNC)" },
+	{ "shared-write-rand", KIND_SHARED, ORDER_RAND, false,
+	  "random-order 4 KiB-stride stores to a MAP_SHARED file, then msync(MS_SYNC)" },
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
@@ -521,6 +525,53 @@ static __attribute__((noinline)) void write_pages(unsigned char *base)
 		*(volatile uint64_t *)(base + word_off(i)) = anon_word(i);
 }
 
+/* The word a shared-write pass stores in page i: differs from the file's, and per run. */
+static inline uint64_t shared_word(size_t i, unsigned salt)
+{
+	return anon_word(i) ^ ((uint64_t)salt << 48) ^ 0x5a5a;
+}
+
+/* The timed store loop of the shared-write workloads. */
+static __attribute__((noinline)) void store_pages(unsigned char *base, const uint32_t *order,
+						  unsigned salt)
+{
+	for (size_t k = 0; k < npages; k++) {
+		size_t i = order ? order[k] : k;
+		*(volatile uint64_t *)(base + word_off(i)) = shared_word(i, salt);
+	}
+}
+
+/*
+ * After a shared-write pass and its unmap: the file holds every stored word
+ * (read with pread: the file, not a mapping), and then gets its own bytes
+ * back for the workloads that follow.
+ */
+static bool verify_and_restore_shared(unsigned salt, const char *who)
+{
+	size_t bad = 0, first = 0;
+
+	for (size_t i = 0; i < npages; i++) {
+		uint64_t v = 0;
+
+		if (pread(file_fd, &v, sizeof(v), (off_t)word_off(i)) != (ssize_t)sizeof(v) ||
+		    v != shared_word(i, salt)) {
+			if (!bad++)
+				first = i;
+		}
+	}
+	if (bad)
+		fprintf(stderr, "pager-bench: %s: %zu pages lost their store in the file (first: page %zu)\n",
+			who, bad, first);
+	for (size_t off = 0; off < opt.size;) {
+		ssize_t n = pwrite(file_fd, expect + off, opt.size - off, (off_t)off);
+
+		if (n <= 0)
+			die("restoring the test file: %s", strerror(errno));
+		off += (size_t)n;
+	}
+	return bad == 0;
+}
+
 static uint64_t file_sum, anon_sum; /* what read_pages must return */
 
 static void expected_sums(void)
@@ -713,9 +764,10 @@ static void stats_delta(struct pager_stats *d, const struct pager_stats *after,
 static unsigned char *map_for(const struct workload *w, enum mech m, struct floor *fl)
 {
 	void *p = MAP_FAILED;
-	bool file = w->kind == KIND_FILE;
-	int prot = file ? PROT_READ : PROT_READ | PROT_WRITE;
-	int flags = file ? MAP_PRIVATE : MAP_PRIVATE | MAP_ANONYMOUS;
+	bool file = w->kind != KIND_ANON;
+	int prot = w->kind == KIND_FILE ? PROT_READ : PROT_READ | PROT_WRITE;
+	int flags = w->kind == KIND_SHARED ? MAP_SHARED :
+		    file ? MAP_PRIVATE : MAP_PRIVATE | MAP_ANONYMOUS;
 	int fd = file ? file_fd : -1;
 
 	switch (m) {
@@ -762,6 +814,10 @@ static bool measure(const struct workload *w, struct result *r, enum mech m, uns
 	cur_workload = w->name;
 	cur_mech = mech_name[m];
 
+	if (w->kind == KIND_SHARED && m == MECH_FLOOR) {
+		r->ns[m][run] = 0; /* stores and write-back: no floor handler for that */
+		return true;
+	}
 	if (w->kind == KIND_FILE && m != MECH_FLOOR) {
 		if (w->cold)
 			drop_caches();
@@ -781,6 +837,15 @@ static bool measure(const struct workload *w, struct result *r, enum mech m, uns
 	t0 = now_ns();
 	if (w->kind == KIND_FILE) {
 		sum = read_pages(p, w->order == ORDER_RAND ? perm : NULL);
+	} else if (w->kind == KIND_SHARED) {
+		unsigned salt = run * NMECH + (unsigned)m + 1;
+		int rc;
+
+		store_pages(p, w->order == ORDER_RAND ? perm : NULL, salt);
+		rc = m == MECH_PAGER ? pager_msync(p, opt.size, MS_SYNC) : msync(p, opt.size, MS_SYNC);
+		if (rc)
+			die("%s: %s msync: %s", w->name, mech_name[m], strerror(errno));
+		sum = 0;
 	} else {
 		write_pages(p);
 		sum = 0;
@@ -789,7 +854,9 @@ static bool measure(const struct workload *w, struct result *r, enum mech m, uns
 	alarm(0);
 
 	/* Untimed: check what the pass saw (or left), every byte on the first run. */
-	if (w->kind == KIND_FILE) {
+	if (w->kind == KIND_SHARED) {
+		/* Checked in the file itself, after the unmap below. */
+	} else if (w->kind == KIND_FILE) {
 		if (sum != file_sum) {
 			fprintf(stderr, "pager-bench: %s: %s run %u: checksum %016" PRIx64 ", file's is %016" PRIx64 "\n",
 				w->name, mech_name[m], run + 1, sum, file_sum);
@@ -809,6 +876,8 @@ static bool measure(const struct workload *w, struct result *r, enum mech m, uns
 	}
 
 	unmap_for(m, p, &fl);
+	if (w->kind == KIND_SHARED && !verify_and_restore_shared(run * NMECH + (unsigned)m + 1, mech_name[m]))
+		ok = false;
 	if (m == MECH_FLOOR && run == 0)
 		r->floor_faults = fl.faults;
 	if (m == MECH_PAGER) {
@@ -900,7 +969,7 @@ static void print_header(FILE *out)
 	fprintf(out, "floor:   own userfaultfd (%s), 1 blocking handler thread, one UFFDIO_COPY of %s per fault,\n"
 		     "         from memory (no I/O); anon floor copies zeros\n",
 		uffd_how, human_size(opt.floor_window, sz, sizeof(sz)));
-	fprintf(out, "kernel:  mmap(MAP_PRIVATE) of the same file / MAP_PRIVATE|MAP_ANONYMOUS, no hints\n");
+	fprintf(out, "kernel:  mmap(MAP_PRIVATE) of the same file / MAP_PRIVATE|MAP_ANONYMOUS / MAP_SHARED for the writes, no hints\n");
 }
 
 static void print_ratio(FILE *out, double a, double b)
@@ -920,8 +989,12 @@ static void print_table(FILE *out)
 		const struct result *r = &results[wi];
 		if (!r->ran)
 			continue;
-		fprintf(out, "%-17s %11.1f %11.1f %11.1f", workloads[wi].name, r->median[MECH_KERNEL],
-			r->median[MECH_PAGER], r->median[MECH_FLOOR]);
+		fprintf(out, "%-17s %11.1f %11.1f ", workloads[wi].name, r->median[MECH_KERNEL],
+			r->median[MECH_PAGER]);
+		if (r->median[MECH_FLOOR] > 0)
+			fprintf(out, "%11.1f", r->median[MECH_FLOOR]);
+		else
+			fprintf(out, "%11s", "-");
 		print_ratio(out, r->median[MECH_PAGER], r->median[MECH_KERNEL]);
 		print_ratio(out, r->median[MECH_PAGER], r->median[MECH_FLOOR]);
 		fprintf(out, "  %s\n", r->verified ? "ok" : "WRONG");
@@ -1229,7 +1302,7 @@ int main(int argc, char **argv)
 	if (npages > UINT32_MAX)
 		usage_error("size too large for this benchmark's page permutation");
 	for (size_t i = 0; i < NWORKLOADS; i++)
-		any_file |= opt.only[i] && workloads[i].kind == KIND_FILE;
+		any_file |= opt.only[i] && workloads[i].kind != KIND_ANON;
 
 	probe_machine();
 	probe_dir();
