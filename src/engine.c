@@ -874,7 +874,7 @@ int pager_engine_madvise(struct pager_engine *eng, void *addr, size_t len, int a
 			madvise_vma(eng, v, start, end, advice);
 	}
 	pthread_rwlock_unlock(&eng->mm.lock);
-	wb_flush(&set, false, false);
+	wb_keep(&set);
 	return rc;
 }
 
