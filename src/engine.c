@@ -115,6 +115,15 @@ static struct address_space *get_mapping(struct pager_engine *eng, int fd, const
 		errno = -rc;
 		return NULL;
 	}
+	/*
+	 * The cache's own descriptor came from the first mapping; if that one
+	 * was read-only and this one can write, take this one, or write-back
+	 * would fail with EBADF.  dup3 swaps the file under the same number:
+	 * reads already queued on it stay valid.
+	 */
+	if (!as->anon && (fcntl(as->fd, F_GETFL) & O_ACCMODE) == O_RDONLY &&
+	    (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR)
+		dup3(fd, as->fd, O_CLOEXEC);
 	as->nr_vmas++;
 	return as;
 }

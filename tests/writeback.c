@@ -58,6 +58,36 @@ START_TEST(durable_after_sigkill)
 }
 END_TEST
 
+/*
+ * The file mapped first through a read-only descriptor (the cache keeps a
+ * copy of it), then MAP_SHARED through a read-write one: write-back works.
+ * (Python's test_mmap does this; it once failed with EBADF.)
+ */
+START_TEST(readonly_first_then_shared)
+{
+	int rw = tmp_file(NULL, 4 * PG, O_RDWR), ro;
+	char path[64], c = 0;
+	unsigned char *r, *w;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", rw);
+	ro = open(path, O_RDONLY);
+	ck_assert_int_ge(ro, 0);
+	r = pager_mmap(NULL, 4 * PG, PROT_READ, MAP_PRIVATE, ro, 0);
+	ck_assert_ptr_ne(r, MAP_FAILED);
+	ck_assert_int_eq(r[0], 0);
+	w = pager_mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+	ck_assert_ptr_ne(w, MAP_FAILED);
+	w[PG + 1] = 'w';
+	ck_assert_msg(pager_msync(w, 4 * PG, MS_SYNC) == 0, "msync: %s", strerror(errno));
+	ck_assert_int_eq(pread(rw, &c, 1, PG + 1), 1);
+	ck_assert_int_eq(c, 'w');
+	ck_assert_int_eq(pager_munmap(w, 4 * PG), 0);
+	ck_assert_int_eq(pager_munmap(r, 4 * PG), 0);
+	close(ro);
+	close(rw);
+}
+END_TEST
+
 /* ---- stores racing with write-back ---- */
 
 #define WRITERS 4
@@ -211,6 +241,7 @@ int main(void)
 	tc = tcase(s, "writeback", 120);
 	tcase_add_test(tc, durable_after_sigkill);
 	tcase_add_test(tc, stores_during_writeback);
+	tcase_add_test(tc, readonly_first_then_shared);
 	tcase_add_test(tc, enospc_keeps_data);
 	return run_suite(s);
 }

@@ -24,6 +24,7 @@ as_user() {
 program() {
 	case $case in
 	python-mmap) python3 "$dir/t.py" ;;
+	python-test-mmap) python3 -m test test_mmap test_bytes -q 2>&1 | grep -E '^(Result|Total tests|Total test files)' ;;
 	sqlite) sqlite3 db < "$dir/build.sql" && sqlite3 db < "$dir/query.sql" && sqlite3 db .dump | sha256sum ;;
 	git)
 		git -C "$dir/repo" log -p --stat | sha256sum
