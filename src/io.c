@@ -6,6 +6,7 @@
 #include "io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@ int io_init(struct io_ctx *io, unsigned depth, size_t bounce_len)
 		io->reqs = NULL;
 		return rc;
 	}
+	/* liburing leaves the ring open across exec: a program's children must not see it. */
+	fcntl(io->ring.ring_fd, F_SETFD, FD_CLOEXEC);
 	/* Reserved, not committed: a buffer takes memory once used, then is reused. */
 	io->bounce = kcalloc(depth, bounce_len);
 	if (!io->bounce) {
