@@ -113,6 +113,25 @@ static void do_sigbus(struct handler *h, struct vma *v, uintptr_t addr)
 }
 
 /*
+ * How far a first touch of anonymous page i is served: one page, or for a
+ * sequential toucher the growing window of the readahead logic.
+ */
+static size_t first_touch_end(struct vma *v, size_t i)
+{
+	size_t end = i + 1;
+	struct ra_decision d;
+
+	pthread_spin_lock(&v->ra_lock);
+	if (ra_fault(&v->ra, i, true, vma_pages(v), &d)) {
+		end = d.sync.start + d.sync.nr;
+		if (d.async.nr && d.async.start + d.async.nr > end)
+			end = d.async.start + d.async.nr;
+	}
+	pthread_spin_unlock(&v->ra_lock);
+	return end - i > ZERO_BUF_PAGES ? i + ZERO_BUF_PAGES : end;
+}
+
+/*
  * Anonymous memory: a read gets the zero page, a write a zeroed page.  A
  * first touch just after the previous one (a sequential writer) gets a
  * growing window of pages, the way mTHP would serve it, so that streaming
@@ -120,19 +139,10 @@ static void do_sigbus(struct handler *h, struct vma *v, uintptr_t addr)
  */
 static int do_anonymous_page(struct handler *h, struct vma *v, uintptr_t addr, bool write)
 {
-	size_t i = vma_page(v, addr), end = i + 1, npages = vma_pages(v);
-	struct ra_decision d;
+	size_t i = vma_page(v, addr), end;
 
 	pte_clear(v, i);
-	pthread_spin_lock(&v->ra_lock);
-	if (ra_fault(&v->ra, i, true, npages, &d)) {
-		end = d.sync.start + d.sync.nr;
-		if (d.async.nr && d.async.start + d.async.nr > end)
-			end = d.async.start + d.async.nr;
-	}
-	pthread_spin_unlock(&v->ra_lock);
-	if (end - i > ZERO_BUF_PAGES)
-		end = i + ZERO_BUF_PAGES;
+	end = first_touch_end(v, i);
 	if (write)
 		stat_inc(&h->stats, anon_write);
 	else
@@ -198,21 +208,12 @@ static int map_cached_page(struct handler *h, struct vma *v, uintptr_t addr)
 static int do_shared_anonymous_page(struct handler *h, struct vma *v, uintptr_t addr)
 {
 	struct address_space *as = v->mapping;
-	size_t i = vma_page(v, addr), end = i + 1;
+	size_t i = vma_page(v, addr), end;
 	pgoff_t index = v->pgoff + i;
-	struct ra_decision d;
 
 	if (page_state(as, index) == PG_UPTODATE && page_in_cache(as, index))
 		return map_cached_page(h, v, addr);
-	pthread_spin_lock(&v->ra_lock);
-	if (ra_fault(&v->ra, i, true, vma_pages(v), &d)) {
-		end = d.sync.start + d.sync.nr;
-		if (d.async.nr && d.async.start + d.async.nr > end)
-			end = d.async.start + d.async.nr;
-	}
-	pthread_spin_unlock(&v->ra_lock);
-	if (end - i > ZERO_BUF_PAGES)
-		end = i + ZERO_BUF_PAGES;
+	end = first_touch_end(v, i);
 	stat_inc(&h->stats, anon_write);
 	filemap_add_zero_pages(h->env->mm, as, index, (uint32_t)(end - i), h->env->zero);
 	stat_add(&h->stats, pages_installed, end - i);
