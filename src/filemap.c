@@ -298,9 +298,15 @@ static void add_to_page_cache(struct mm *mm, struct address_space *as, pgoff_t i
 			pr_err("cannot add %u pages to the cache: %s", nr - done, strerror((int)-rc));
 			for (; done < nr; done++)
 				set_page_state(as, index + done, PG_ERROR);
-			return;
+			break;
 		}
 	}
+	/*
+	 * The copy mapped the pages in the window too; unmap them there (they
+	 * stay in the memfd): the window is only a way in, and pages mapped twice
+	 * would count twice in the process's resident size.
+	 */
+	sys_madvise(as->window + (index << PAGE_SHIFT), (size_t)nr << PAGE_SHIFT, MADV_DONTNEED);
 }
 
 void filemap_add_zero_pages(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,
