@@ -40,6 +40,8 @@ static const char usage[] =
 	"  --io-depth N          reads in flight per handler, 1..4096 (default 64)\n"
 	"  --min-anon SIZE       smallest anonymous mapping to serve (default 1M)\n"
 	"  --log LEVEL           error, warn, info or debug (default warn)\n"
+	"  --budget SIZE, --swap-file PATH, --daemon[=SOCKET]\n"
+	"                        planned (a memory budget with swap; pagerd): refused for now\n"
 	"  -v, --verbose         more messages (info; twice: debug)\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         the version\n"
@@ -100,7 +102,8 @@ static const char *find_shim(void)
 
 int main(int argc, char **argv)
 {
-	enum { O_STATS = 256, O_JSON, O_FA, O_RAMIN, O_RAMAX, O_THREADS, O_DEPTH, O_MINANON, O_LOG };
+	enum { O_STATS = 256, O_JSON, O_FA, O_RAMIN, O_RAMAX, O_THREADS, O_DEPTH, O_MINANON, O_LOG,
+	       O_BUDGET, O_SWAP, O_DAEMON };
 	static const struct option opts[] = {
 		{ "stats", no_argument, NULL, O_STATS },
 		{ "stats-json", required_argument, NULL, O_JSON },
@@ -111,6 +114,9 @@ int main(int argc, char **argv)
 		{ "io-depth", required_argument, NULL, O_DEPTH },
 		{ "min-anon", required_argument, NULL, O_MINANON },
 		{ "log", required_argument, NULL, O_LOG },
+		{ "budget", required_argument, NULL, O_BUDGET },
+		{ "swap-file", required_argument, NULL, O_SWAP },
+		{ "daemon", optional_argument, NULL, O_DAEMON },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -134,6 +140,16 @@ int main(int argc, char **argv)
 			if (parse_log_level(optarg, &level))
 				die_usage("--log: bad level '%s' (error, warn, info or debug)%s", optarg, "");
 			setenv("PAGER_LOG", optarg, 1);
+			break;
+		case O_BUDGET:
+		case O_SWAP:
+			/* Refused, not ignored: a budget that silently does nothing would lie. */
+			die_usage("%s: the memory budget and the swap file are not built yet%s",
+				  c == O_BUDGET ? "--budget" : "--swap-file", "");
+			break;
+		case O_DAEMON:
+			die_usage("--daemon: pagerd is not built yet; the pager runs in the program%s%s",
+				  "", "");
 			break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage, stdout); return 0;

@@ -6,6 +6,7 @@
 # warning and the program must still be right.
 set -euo pipefail
 run=$(realpath "$1"); forkshare=$(realpath "$2"); case=$3; as=${4:-root}
+bindir=$(dirname "$forkshare")
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/pager-programs.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
@@ -33,6 +34,8 @@ program() {
 		git -C "$dir/repo" rev-list --objects --all | sort | sha256sum
 		git -C "$dir/repo" archive HEAD | sha256sum ;;
 	forkshare) "$forkshare" shared.bin; sha256sum shared.bin ;;
+	own-uffd) "$bindir/owneruffd" ;;
+	errors) "$bindir/errors" "$dir/input" ;;
 	coreutils)
 		sort -S 64M "$dir/big.txt" | sha256sum
 		md5sum "$dir/big.txt"; cmp "$dir/big.txt" "$dir/big.txt" && echo same
@@ -106,6 +109,7 @@ git)
 	chmod -R a+rwX repo
 	git config --global --add safe.directory '*' 2>/dev/null || true
 	;;
+errors) echo hello > input ;;
 coreutils)
 	seq 1 2000000 | awk '{ printf "%d %x line\n", ($1 * 7919) % 1000003, $1 }' > big.txt ;;
 esac
@@ -117,10 +121,10 @@ for side in KERNEL PAGER; do
 		cd "$side"
 		[ "$case" = python-mmap ] || [ "$case" = forkshare ] || [ "$case" = sqlite ] || true
 		if [ "$side" = KERNEL ]; then
-			as_user bash -c "$(declare -f program); case=$case dir=$dir forkshare=$forkshare; program" \
+			as_user bash -c "$(declare -f program); case=$case dir=$dir forkshare=$forkshare bindir=$bindir; program" \
 				> out 2> err || echo "exit $?" >> out
 		else
-			as_user "$run" -- bash -c "$(declare -f program); case=$case dir=$dir forkshare=$forkshare; program" \
+			as_user "$run" -- bash -c "$(declare -f program); case=$case dir=$dir forkshare=$forkshare bindir=$bindir; program" \
 				> out 2> err || echo "exit $?" >> out
 		fi
 	)
