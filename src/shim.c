@@ -51,7 +51,7 @@ static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t min_anon = 1 << 20;
 static struct pager_engine *engine;
 
-/* The engine, created on the first mapping we would serve; NULL: step aside. */
+/* Make the engine (once, from shim_init); NULL: step aside. */
 static struct pager_engine *shim_engine(void)
 {
 	int state = __atomic_load_n(&shim_state, __ATOMIC_ACQUIRE);
@@ -90,6 +90,21 @@ static struct pager_engine *shim_engine(void)
 	return engine;
 }
 
+/*
+ * The engine is made by our constructor, never from inside an mmap call:
+ * that call may come from a preloaded malloc (jemalloc maps its chunks while
+ * it initialises, holding its lock, even from other libraries'
+ * constructors), and making the engine allocates (threads, the ring), which
+ * would call back into that malloc and wait on itself forever.  Mappings made
+ * before the constructor runs stay the kernel's.
+ */
+__attribute__((constructor)) static void shim_init(void)
+{
+	in_shim++;
+	shim_engine();
+	in_shim--;
+}
+
 /* The engine if it exists already (never creates it). */
 static struct pager_engine *shim_engine_if_any(void)
 {
@@ -116,10 +131,9 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	if (in_shim)
 		return sys_mmap(addr, len, prot, flags, fd, off);
 	in_shim++;
-	if (serve_this(addr, len, prot, flags, fd) && (eng = shim_engine())) {
+	if ((eng = shim_engine_if_any()) && serve_this(addr, len, prot, flags, fd)) {
 		p = pager_engine_mmap(eng, addr, len, prot, flags, fd, off);
 	} else {
-		eng = shim_engine_if_any();
 		/* A fixed kernel mapping over ours replaces it: forget ours first. */
 		if (eng && (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) == MAP_FIXED &&
 		    pager_engine_overlaps(eng, addr, len))
