@@ -3,9 +3,9 @@
  * unmodified program and hands what the pager can serve exactly to the
  * engine; everything else goes to the kernel untouched.
  *
- * Served: mappings of regular files that are not executable, private or
- * shared, and anonymous mappings, private or shared, of at least
- * PAGER_MIN_ANON bytes.  Left to the kernel: executable mappings, devices,
+ * Served: MAP_PRIVATE mappings of regular files that are not executable
+ * (MAP_SHARED ones too with PAGER_SHARED_FILES=1, see below), and anonymous
+ * mappings, private or shared, of at least PAGER_MIN_ANON bytes.  Left to the kernel: executable mappings, devices,
  * MAP_HUGETLB, MAP_GROWSDOWN, MAP_STACK.  A fallback that always
  * works beats a takeover that breaks.
  *
@@ -49,6 +49,14 @@ enum { SHIM_UNSET, SHIM_ON, SHIM_OFF };
 static int shim_state = SHIM_UNSET;
 static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t min_anon = 1 << 20;
+/*
+ * MAP_SHARED file mappings are coherent within this process and its
+ * children (one memfd cache), not with an unrelated process that maps or
+ * writes the same file (that needs pagerd's shared cache): two SQLite
+ * processes on one database would see each other's writes late.  So they stay
+ * the kernel's unless PAGER_SHARED_FILES=1 says the file is this program's.
+ */
+static bool shared_files;
 static struct pager_engine *engine;
 
 /* Make the engine (once, from shim_init); NULL: step aside. */
@@ -64,6 +72,8 @@ static struct pager_engine *shim_engine(void)
 		state = SHIM_OFF;
 		v = getenv("PAGER_DISABLE");
 		if (!(v && *v && strcmp(v, "0"))) {
+			v = getenv("PAGER_SHARED_FILES");
+			shared_files = v && *v && strcmp(v, "0");
 			v = getenv("PAGER_MIN_ANON");
 			if (v && parse_size(v, &min_anon)) {
 				pr_err("PAGER_MIN_ANON=\"%s\": expected a size in bytes, with an optional "
@@ -120,6 +130,8 @@ static bool serve_this(void *addr, size_t len, int prot, int flags, int fd)
 		return false;
 	if (flags & MAP_ANONYMOUS)
 		return len >= min_anon;
+	if ((flags & MAP_TYPE) != MAP_PRIVATE && !shared_files)
+		return false;
 	return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 

@@ -22,7 +22,7 @@ t() { local s e; s=$(date +%s%N); "$@" > /dev/null; e=$(date +%s%N); echo $(( (e
 k=(); p=()
 for i in 1 2 3 4 5; do
 	k+=("$(t sqlite3 "$dir/db" "$query")")
-	p+=("$(t "$run" -- sqlite3 "$dir/db" "$query")")
+	p+=("$(t "$run" --shared-files -- sqlite3 "$dir/db" "$query")")
 done
 med() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
 km=$(med "${k[@]}"); pm=$(med "${p[@]}")
@@ -30,4 +30,4 @@ echo "sqlite3, $((size / 1048576)) MiB database, mmap on, file cached; 5 runs ea
 echo "kernel:    ${km} ms   (runs: ${k[*]})"
 echo "pager-run: ${pm} ms   (runs: ${p[*]})"
 awk -v a="$pm" -v b="$km" 'BEGIN { printf "ratio pager/kernel: %.2fx\n", a / b }'
-"$run" --stats -- sqlite3 "$dir/db" "$query" > /dev/null
+"$run" --stats --shared-files -- sqlite3 "$dir/db" "$query" > /dev/null

@@ -26,9 +26,9 @@ static const char usage[] =
 	"Usage: pager-run [OPTIONS] [--] PROGRAM [ARGS...]\n"
 	"Run PROGRAM with its memory mappings served by the pager (userfaultfd + io_uring).\n"
 	"\n"
-	"Served: private mappings of regular files and private anonymous mappings of at least\n"
-	"--min-anon bytes.  Shared and executable mappings, devices and huge pages are left to\n"
-	"the kernel.\n"
+	"Served: private mappings of regular files (shared ones with --shared-files), anonymous\n"
+	"mappings of at least --min-anon bytes.  Executable mappings, devices and huge pages are\n"
+	"left to the kernel.\n"
 	"\n"
 	"Options:\n"
 	"  --stats               print what the pager did when PROGRAM exits (on stderr)\n"
@@ -39,6 +39,8 @@ static const char usage[] =
 	"  --threads N           fault handler threads, 1..64 (default 1)\n"
 	"  --io-depth N          reads in flight per handler, 1..4096 (default 64)\n"
 	"  --min-anon SIZE       smallest anonymous mapping to serve (default 1M)\n"
+	"  --shared-files        serve MAP_SHARED file mappings too; only if no other process\n"
+	"                        maps or writes those files while PROGRAM runs (its children may)\n"
 	"  --log LEVEL           error, warn, info or debug (default warn)\n"
 	"  --budget SIZE, --swap-file PATH, --daemon[=SOCKET]\n"
 	"                        planned (a memory budget with swap; pagerd): refused for now\n"
@@ -103,7 +105,7 @@ static const char *find_shim(void)
 int main(int argc, char **argv)
 {
 	enum { O_STATS = 256, O_JSON, O_FA, O_RAMIN, O_RAMAX, O_THREADS, O_DEPTH, O_MINANON, O_LOG,
-	       O_BUDGET, O_SWAP, O_DAEMON };
+	       O_BUDGET, O_SWAP, O_DAEMON, O_SHARED };
 	static const struct option opts[] = {
 		{ "stats", no_argument, NULL, O_STATS },
 		{ "stats-json", required_argument, NULL, O_JSON },
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
 		{ "io-depth", required_argument, NULL, O_DEPTH },
 		{ "min-anon", required_argument, NULL, O_MINANON },
 		{ "log", required_argument, NULL, O_LOG },
+		{ "shared-files", no_argument, NULL, O_SHARED },
 		{ "budget", required_argument, NULL, O_BUDGET },
 		{ "swap-file", required_argument, NULL, O_SWAP },
 		{ "daemon", optional_argument, NULL, O_DAEMON },
@@ -129,6 +132,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
 		switch (c) {
 		case O_STATS: setenv("PAGER_STATS", "1", 1); break;
+		case O_SHARED: setenv("PAGER_SHARED_FILES", "1", 1); break;
 		case O_JSON: setenv("PAGER_STATS_JSON", optarg, 1); break;
 		case O_FA: set_size("--fault-around", "PAGER_FAULT_AROUND", optarg); break;
 		case O_RAMIN: set_size("--readahead-min", "PAGER_READAHEAD_MIN", optarg); break;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh PAGER_RUN FORKSHARE CASE [user] - run a real program that no one here
-# wrote, once on the kernel and once under pager-run, and compare what they
+# wrote, once on the kernel and once under pager-run (with --shared-files: each
+# case's files are its own), and compare what they
 # print and the files they leave.  With "user", both runs are made as an
 # unprivileged user (nobody): the shim must step aside with one clear
 # warning and the program must still be right.
@@ -124,7 +125,7 @@ for side in KERNEL PAGER; do
 			as_user bash -c "$(declare -f program); case=$case dir=$dir forkshare=$forkshare bindir=$bindir; program" \
 				> out 2> err || echo "exit $?" >> out
 		else
-			as_user "$run" -- bash -c "$(declare -f program); case=$case dir=$dir forkshare=$forkshare bindir=$bindir; program" \
+			as_user "$run" --shared-files -- bash -c "$(declare -f program); case=$case dir=$dir forkshare=$forkshare bindir=$bindir; program" \
 				> out 2> err || echo "exit $?" >> out
 		fi
 	)
