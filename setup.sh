@@ -9,10 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # The library: meson ninja-build pkg-config gcc libc6-dev liburing-dev; its tests: check, and
-# the programs they run under the pager: python3 (with its own test suite), sqlite3, git,
-# util-linux (setpriv), e2fsprogs (a small file system for ENOSPC).
+# the programs they run under the pager: python3 (with its own test suite, gdbm), sqlite3,
+# git, ripgrep, ag, file, util-linux (setpriv), e2fsprogs (a small file system for ENOSPC).
 packages=(meson ninja-build pkg-config gcc libc6-dev liburing-dev check python3
-          libpython3.11-testsuite sqlite3 git util-linux e2fsprogs)
+          libpython3.11-testsuite python3-gdbm sqlite3 git util-linux e2fsprogs ripgrep
+          silversearcher-ag file diffutils gawk)
 
 say() { printf '\n== %s\n' "$*"; }
 

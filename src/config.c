@@ -114,9 +114,15 @@ static int env_size(const char *name, size_t *field, uint64_t max, char *err, si
 
 	if (!v)
 		return 0;
-	if (parse_size(v, &n) || n > max)
+	if (parse_size(v, &n))
 		return bad(err, errlen, name, v,
 			   "expected a size in bytes, with an optional K, M or G suffix");
+	if (n > max) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "must be at most %llu MiB", (unsigned long long)(max >> 20));
+		return bad(err, errlen, name, v, want);
+	}
 	*field = page_round(n);
 	return 0;
 }

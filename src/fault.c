@@ -211,9 +211,15 @@ static int do_shared_anonymous_page(struct handler *h, struct vma *v, uintptr_t 
 	size_t i = vma_page(v, addr), end;
 	pgoff_t index = v->pgoff + i;
 
+	if (index >= size_to_pages(as->size)) {
+		do_sigbus(h, v, addr); /* grown by mremap past the object: as the kernel's shmem */
+		return FAULT_DONE;
+	}
 	if (page_state(as, index) == PG_UPTODATE && page_in_cache(as, index))
 		return map_cached_page(h, v, addr);
 	end = first_touch_end(v, i);
+	if (end > size_to_pages(as->size))
+		end = size_to_pages(as->size);
 	stat_inc(&h->stats, anon_write);
 	filemap_add_zero_pages(h->env->mm, as, index, (uint32_t)(end - i), h->env->zero);
 	stat_add(&h->stats, pages_installed, end - i);

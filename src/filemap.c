@@ -76,7 +76,8 @@ struct address_space *mapping_create(struct mm *mm, int fd, const struct stat *s
 		as->ino = st->st_ino;
 		as->size = st->st_size;
 	} else {
-		as->size = (int64_t)(as->nr_pages << PAGE_SHIFT);
+		/* Shared anonymous memory is as long as it was made: past it, SIGBUS (mremap growth). */
+		as->size = (int64_t)(pages << PAGE_SHIFT);
 	}
 	as->refcount = 1;
 	pthread_mutex_init(&as->wb_lock, NULL);

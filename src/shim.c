@@ -108,8 +108,14 @@ static struct pager_engine *shim_engine(void)
  * would call back into that malloc and wait on itself forever.  Mappings made
  * before the constructor runs stay the kernel's.
  */
+static int stats_fd = -1; /* stderr as it was at start: programs close theirs before exit */
+
 __attribute__((constructor)) static void shim_init(void)
 {
+	const char *v = getenv("PAGER_STATS");
+
+	if (v && *v && strcmp(v, "0"))
+		stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	in_shim++;
 	shim_engine();
 	in_shim--;
@@ -130,8 +136,17 @@ static bool serve_this(void *addr, size_t len, int prot, int flags, int fd)
 		return false;
 	if (flags & MAP_ANONYMOUS)
 		return len >= min_anon;
-	if ((flags & MAP_TYPE) != MAP_PRIVATE && !shared_files)
-		return false;
+	if (!shared_files) {
+		/*
+		 * Without --shared-files, only files this process cannot write
+		 * through this descriptor: a private mapping of a file that is also
+		 * mapped shared (the kernel's, then) or written by another process
+		 * must see those stores, and our cache would not.
+		 */
+		if ((flags & MAP_TYPE) != MAP_PRIVATE || fd < 0 ||
+		    (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY)
+			return false;
+	}
 	return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
@@ -490,12 +505,20 @@ __attribute__((destructor)) static void shim_exit(void)
 		pager_engine_stats(eng, &st);
 	in_shim++;
 	if (text && *text && strcmp(text, "0")) {
+		FILE *out = stats_fd >= 0 ? fdopen(stats_fd, "w") : stderr;
+
+		if (!out)
+			out = stderr;
 		fflush(stdout);
-		pager_stats_print(&st, stderr);
-		fprintf(stderr, "pager: peak resident %.1f MiB%s\n", (double)peak_rss_kib() / 1024.0,
+		pager_stats_print(&st, out);
+		fprintf(out, "pager: peak resident %.1f MiB%s\n", (double)peak_rss_kib() / 1024.0,
 			eng ? "" :
 			shim_state == SHIM_OFF ? " (the pager stepped aside: nothing was served)" :
 						 " (no mapping the pager serves was made)");
+		if (out != stderr)
+			fclose(out);
+		else
+			fflush(out);
 	}
 	if (json)
 		write_json(json, &st);

@@ -163,6 +163,15 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		die_usage("no program to run%s%s", "", "");
+	{
+		/* Well-formed is not enough: the engine's limits, named, before anything runs. */
+		struct pager_config cfg;
+		char err[512];
+
+		pager_config_default(&cfg);
+		if (pager_config_from_env(&cfg, err, sizeof(err)))
+			die_usage("%s%s", err, "");
+	}
 	if (verbose)
 		setenv("PAGER_LOG", verbose > 1 ? "debug" : "info", 1);
 
