@@ -484,11 +484,26 @@ static void *handler_main(void *arg)
 		if (h->uffd_ready)
 			read_faults(h);
 		/* Wait only when nothing is ready to be read. */
-		if (h->uffd_ready && h->nr_parked < MAX_PARKED)
+		if (h->uffd_ready && h->nr_parked < MAX_PARKED) {
 			rc = io_uring_submit(&h->io.ring);
-		else
+		} else if (h->nr_parked && env->nr_handlers > 1) {
+			/*
+			 * A parked fault may wait on another handler's read; its
+			 * wake-up goes through a shared eventfd that a third
+			 * handler can drain first.  Look again every millisecond.
+			 */
+			struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 1000000 };
+			struct io_uring_cqe *c;
+
+			rc = io_uring_submit_and_wait_timeout(&h->io.ring, &c, 1, &ts, NULL);
+			if (rc == -ETIME) {
+				retry_parked(h);
+				rc = 0;
+			}
+		} else {
 			rc = io_uring_submit_and_wait(&h->io.ring, 1);
-		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
+		}
+		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN && rc != -ETIME) {
 			pr_err("io_uring: %s", strerror(-rc));
 			break;
 		}
