@@ -130,7 +130,9 @@ START_TEST(file_counts)
 	ck_assert_uint_eq(b.pages_read - a.pages_read, npages);
 	ck_assert_uint_eq(b.bytes_read - a.bytes_read, npages * PG);
 	ck_assert_uint_le(b.faults - a.faults, npages + 1);
-	ck_assert_uint_ge(lat_total(&b) - lat_total(&a), 2);
+	/* Read-around may bring the whole file in on the first fault: every fault has a latency. */
+	ck_assert_uint_ge(b.faults - a.faults, 1);
+	ck_assert_uint_eq(lat_total(&b) - lat_total(&a), b.faults - a.faults);
 	ck_assert_int_eq(pager_engine_munmap(eng, p, npages * PG), 0);
 	free(data);
 	close(fd);
