@@ -130,9 +130,14 @@ START_TEST(file_counts)
 	ck_assert_uint_eq(b.pages_read - a.pages_read, npages);
 	ck_assert_uint_eq(b.bytes_read - a.bytes_read, npages * PG);
 	ck_assert_uint_le(b.faults - a.faults, npages + 1);
-	/* Read-around may bring the whole file in on the first fault: every fault has a latency. */
+	/*
+	 * Read-around may bring the whole file in on the first fault: every
+	 * fault has a latency, except perhaps the fence's own, which is
+	 * recorded after the thread it woke has run on to here.
+	 */
 	ck_assert_uint_ge(b.faults - a.faults, 1);
-	ck_assert_uint_eq(lat_total(&b) - lat_total(&a), b.faults - a.faults);
+	ck_assert_uint_le(lat_total(&b) - lat_total(&a), b.faults - a.faults);
+	ck_assert_uint_ge(lat_total(&b) - lat_total(&a), b.faults - a.faults - 1);
 	ck_assert_int_eq(pager_engine_munmap(eng, p, npages * PG), 0);
 	free(data);
 	close(fd);
