@@ -95,6 +95,20 @@ struct pager_config {
 	unsigned handler_threads; /* PAGER_THREADS, default 1 (1..64) */
 	unsigned io_queue_depth; /* PAGER_IO_DEPTH, default 64 (1..4096) */
 	int log_level; /* PAGER_LOG: error|warn|info|debug (or 0..3), default warn */
+	/*
+	 * The memory budget: bytes of resident memory for everything the engine
+	 * maps (anonymous pages, the page cache, the swap cache).  0: no limit.
+	 * Above it, reclaim drops clean file pages, writes dirty shared ones
+	 * back and sends anonymous pages to the swap file.
+	 */
+	size_t budget_bytes; /* PAGER_BUDGET, default 0 (no limit) */
+	/*
+	 * The swap file: created (O_EXCL, mode 0600) at this path, or, if NULL,
+	 * as a temporary file in $TMPDIR (else /var/tmp); its name is removed at
+	 * once, so it never outlives the process.  The string is copied.
+	 */
+	const char *swap_path; /* PAGER_SWAP_FILE, default NULL */
+	size_t swap_bytes; /* PAGER_SWAP_SIZE, default 8 GiB: the most the swap file may hold */
 };
 
 void pager_config_default(struct pager_config *cfg);
@@ -162,6 +176,26 @@ struct pager_stats {
 	uint64_t pages_read; /* pages read from files */
 	uint64_t bytes_read; /* bytes read from files */
 	uint64_t lat_hist[PAGER_LAT_BUCKETS]; /* fault latency histogram */
+	/* Swap and reclaim (0 without a budget). */
+	uint64_t swap_faults; /* faults on pages that were swapped out (do_swap_page) */
+	uint64_t swapcache_hits; /* ... served from the swap cache, no I/O: a refault */
+	uint64_t swap_in; /* pages read back from the swap file */
+	uint64_t swap_readahead; /* of those, pages read by swap-in readahead, not faulted */
+	uint64_t swap_out; /* pages written to the swap file */
+	uint64_t reclaim_scanned; /* pages looked at by reclaim */
+	uint64_t reclaim_deactivated; /* pages unmapped into the swap cache or inactive list */
+	uint64_t file_dropped; /* clean file pages dropped from the page cache */
+	uint64_t file_written; /* dirty file pages written back by reclaim */
+	uint64_t file_refaults; /* inactive file pages touched again before they were dropped */
+	uint64_t swap_errors; /* swap writes or reads that failed */
+	uint64_t budget_waits; /* faults that waited for reclaim to make room */
+	uint64_t unevictable; /* pages reclaim had to skip (shared with a child, not writable) */
+	/* Gauges, at the time of the snapshot: */
+	uint64_t resident_bytes; /* resident memory as counted against the budget */
+	uint64_t peak_resident_bytes; /* the most it has been */
+	uint64_t swapcache_bytes; /* of resident_bytes: pages in the swap cache */
+	uint64_t swap_used_bytes; /* swap slots in use */
+	uint64_t budget_bytes; /* the budget (0: none) */
 };
 
 /* Snapshot of the engine's statistics. */

@@ -25,6 +25,9 @@ void pager_config_default(struct pager_config *cfg)
 	cfg->handler_threads = 1;
 	cfg->io_queue_depth = 64;
 	cfg->log_level = PAGER_LOG_WARN;
+	cfg->budget_bytes = 0;
+	cfg->swap_path = NULL;
+	cfg->swap_bytes = 8 * GiB;
 }
 
 int parse_size(const char *s, uint64_t *out)
@@ -150,8 +153,21 @@ int pager_config_from_env(struct pager_config *cfg, char *err, size_t errlen)
 	    env_size("PAGER_READAHEAD_MIN", &cfg->readahead_min_bytes, 1 * GiB, err, errlen) ||
 	    env_size("PAGER_READAHEAD_MAX", &cfg->readahead_max_bytes, 1 * GiB, err, errlen) ||
 	    env_uint("PAGER_THREADS", &cfg->handler_threads, 1, 64, err, errlen) ||
-	    env_uint("PAGER_IO_DEPTH", &cfg->io_queue_depth, 1, 4096, err, errlen))
+	    env_uint("PAGER_IO_DEPTH", &cfg->io_queue_depth, 1, 4096, err, errlen) ||
+	    env_size("PAGER_BUDGET", &cfg->budget_bytes, 1ULL << 50, err, errlen) ||
+	    env_size("PAGER_SWAP_SIZE", &cfg->swap_bytes, 1ULL << 44, err, errlen))
 		return -1;
+	v = getenv("PAGER_SWAP_FILE");
+	if (v && !*v)
+		return bad(err, errlen, "PAGER_SWAP_FILE", v, "expected a path");
+	if (v)
+		cfg->swap_path = v;
+	if (cfg->budget_bytes && cfg->budget_bytes < 4 * MiB)
+		return bad(err, errlen, "PAGER_BUDGET", getenv("PAGER_BUDGET"),
+			   "must be 0 (no limit) or at least 4M");
+	if (cfg->swap_bytes < 1 * MiB)
+		return bad(err, errlen, "PAGER_SWAP_SIZE", getenv("PAGER_SWAP_SIZE"),
+			   "must be at least 1M");
 	v = getenv("PAGER_LOG");
 	if (v && parse_log_level(v, &cfg->log_level))
 		return bad(err, errlen, "PAGER_LOG", v, "expected error, warn, info or debug");

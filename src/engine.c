@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mm.h"
 #include "pager.h"
+#include "reclaim.h"
 #include "stats.h"
 #include "writeback.h"
 
@@ -40,13 +41,15 @@ struct pager_engine {
 	unsigned nr_handlers;
 	void *zero;
 	struct pager_stats dead_stats; /* of handlers that were replaced (fork) */
+	struct reclaim rc; /* the budget, reclaim and swap */
+	char swap_path[4096];
 	struct pager_engine *next; /* all engines, for fork */
 };
 
-/* POISON for SIGBUS past EOF; WP_ASYNC (on shmem) for dirty tracking without faults. */
+/* POISON for SIGBUS past EOF; WP_ASYNC (on shmem) for dirty tracking without faults; MOVE for swap. */
 #define UFFD_WANT                                                                      \
 	(UFFD_FEATURE_POISON | UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_HUGETLBFS_SHMEM | \
-	 UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM)
+	 UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_MOVE)
 
 static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pager_engine *engines;
@@ -89,9 +92,18 @@ static void vma_gone_hook(struct vma *v, void *arg)
 	vma_free(v);
 }
 
+static void vma_release_hook(struct vma *v, size_t first, size_t end, void *arg)
+{
+	struct pager_engine *eng = arg;
+
+	if (!v->mapping)
+		reclaim_forget_pages(&eng->rc, v, first, end);
+}
+
 static const struct vma_hooks engine_vma_hooks = {
 	.split = vma_split_hook,
 	.gone = vma_gone_hook,
+	.release = vma_release_hook,
 };
 
 /* The page cache of a file, covering `pages`.  Caller holds mm.lock for writing. */
@@ -109,6 +121,7 @@ static struct address_space *get_mapping(struct pager_engine *eng, int fd, const
 		as = mapping_create(&eng->mm, fd, st, pages);
 		if (!as)
 			return NULL;
+		as->acct = &eng->rc.nr_file;
 		as->next = eng->mappings;
 		eng->mappings = as;
 	} else if ((rc = mapping_grow(&eng->mm, as, pages))) {
@@ -260,6 +273,7 @@ static void atfork_prepare(void)
 		for (size_t i = 0; i < e->mm.nr_vmas; i++)
 			if (vma_tracks_writes(e->mm.vmas[i]))
 				e->mm.vmas[i]->mapping->shared_with_child = true;
+		reclaim_fork_prepare(&e->rc);
 	}
 }
 
@@ -283,6 +297,7 @@ static int vma_register(struct pager_engine *eng, struct vma *v)
 	int rc;
 
 	v->minor = wp && (eng->mm.uffd.features & UFFD_FEATURE_MINOR_SHMEM);
+	v->wp = wp;
 	if (wp)
 		mode |= UFFDIO_REGISTER_MODE_WP;
 	if (v->minor)
@@ -324,6 +339,11 @@ static int engine_rebirth(struct pager_engine *eng)
 	}
 	close(eng->mm.pagemap_fd);
 	eng->mm.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	rc = reclaim_fork_child(&eng->rc, eng->env.wake_fd);
+	if (rc) {
+		pr_err("after fork: cannot set up swap: %s", strerror(-rc));
+		return rc;
+	}
 	for (size_t i = 0; i < eng->mm.nr_vmas; i++) {
 		struct vma *v = eng->mm.vmas[i];
 
@@ -423,6 +443,10 @@ struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err,
 		eng->cfg = *cfg;
 	else
 		pager_config_default(&eng->cfg);
+	if (eng->cfg.swap_path) {
+		snprintf(eng->swap_path, sizeof(eng->swap_path), "%s", eng->cfg.swap_path);
+		eng->cfg.swap_path = eng->swap_path;
+	}
 	pager_log_level = eng->cfg.log_level;
 	rc = mm_init(&eng->mm);
 	if (rc)
@@ -460,10 +484,18 @@ struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err,
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail_zero;
 	}
+	rc = reclaim_init(&eng->rc, &eng->mm, &eng->mappings, &eng->cfg, eng->env.wake_fd, err,
+			  errlen);
+	if (rc)
+		goto fail_efd;
+	eng->env.rc = &eng->rc;
 	rc = start_handlers(eng);
+	if (!rc)
+		rc = reclaim_start(&eng->rc);
 	if (rc) {
 		snprintf(err, errlen, "starting handler threads: %s", strerror(-rc));
 		stop_handlers(eng);
+		reclaim_destroy(&eng->rc);
 		goto fail_efd;
 	}
 	pthread_once(&atfork_once, atfork_register);
@@ -503,6 +535,7 @@ void pager_engine_destroy(struct pager_engine *eng)
 	}
 	pthread_mutex_unlock(&engines_lock);
 	engine_writeback_all(eng, false, NULL);
+	reclaim_stop(&eng->rc);
 	/* Unmap first: a thread still touching these ranges must not hang. */
 	pthread_rwlock_wrlock(&eng->mm.lock);
 	while (eng->mm.nr_vmas) {
@@ -521,6 +554,7 @@ void pager_engine_destroy(struct pager_engine *eng)
 		mapping_put(r->as);
 		kfree(r);
 	}
+	reclaim_destroy(&eng->rc);
 	close(eng->env.wake_fd);
 	uffd_close(&eng->mm.uffd);
 	sys_munmap(eng->zero, ZERO_BUF_PAGES * PAGE_SIZE);
@@ -536,6 +570,7 @@ void pager_engine_stats(struct pager_engine *eng, struct pager_stats *st)
 	for (unsigned i = 0; eng->handlers && i < eng->nr_handlers; i++)
 		stats_sum(st, &eng->handlers[i].stats);
 	pthread_mutex_unlock(&engines_lock);
+	reclaim_stats(&eng->rc, st);
 }
 
 int pager_engine_owns(struct pager_engine *eng, const void *addr)
@@ -831,6 +866,11 @@ static void madvise_vma(struct pager_engine *eng, struct vma *v, uintptr_t start
 	case MADV_DONTNEED:
 	case MADV_DONTNEED_LOCKED:
 	case MADV_FREE:
+		if (!v->mapping) {
+			/* Back to zero: what was resident or swapped is gone. */
+			reclaim_forget_pages(&eng->rc, v, vma_page(v, lo), vma_page(v, hi));
+			break;
+		}
 		for (uintptr_t a = lo; a < hi; a += PAGE_SIZE)
 			pte_clear(v, vma_page(v, a));
 		break;
@@ -935,14 +975,26 @@ void *pager_engine_mremap(struct pager_engine *eng, void *old, size_t old_len, s
 		n->start = ns;
 		n->end = ne;
 		memcpy(n->ptes, v->ptes + vma_page(v, os), keep);
+		if (v->swp && n->swp)
+			memcpy(n->swp, v->swp + vma_page(v, os), keep * sizeof(*n->swp));
+		/*
+		 * The pages (and swap slots) moved with the mapping: the old range
+		 * no longer holds them.  A swap-in in flight is done again at the
+		 * new address.
+		 */
+		for (size_t k = 0; k < keep; k++) {
+			pte_set(n, k, pte_get(n, k) & (uint8_t)~PTE_LOCKED);
+			pte_set(v, vma_page(v, os) + k, 0);
+		}
 		n->ra = v->ra;
 		n->may_write = v->may_write;
+		n->wp = v->wp;
 		if (n->mapping)
 			n->mapping->nr_vmas++;
 		if (flags & MREMAP_DONTUNMAP) {
 			/* The old range stays, empty and still registered. */
 			for (uintptr_t a = os; a < oe; a += PAGE_SIZE)
-				pte_clear(v, vma_page(v, a));
+				pte_set(v, vma_page(v, a), 0);
 		} else {
 			mm_unmap_range(&eng->mm, os, oe, &engine_vma_hooks, eng);
 		}
@@ -1107,6 +1159,10 @@ int pager_engine_release(struct pager_engine *eng, void *addr, size_t len)
 	for_each_vma_in(&eng->mm, start, end, v, i) {
 		uintptr_t lo = start > v->start ? start : v->start, hi = end < v->end ? end : v->end;
 
+		/* Swapped pages come back first, or they would read zero. */
+		if (!v->mapping && (rc = reclaim_swapin_range(&eng->rc, v, vma_page(v, lo),
+							      vma_page(v, hi))))
+			break;
 		rc = uffd_unregister(&eng->mm.uffd, lo, hi - lo);
 		if (rc)
 			break;

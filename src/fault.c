@@ -64,6 +64,8 @@ static bool install_run(struct handler *h, struct vma *v, size_t first, size_t n
 
 			for (size_t i = 0; i < pages; i++)
 				pte_set_present(v, first + done + i);
+			if (!v->mapping)
+				reclaim_charge(h->env->rc, &h->env->rc->nr_anon, (long)pages);
 			stat_add(&h->stats, pages_installed, pages);
 			done += pages;
 			continue;
@@ -150,13 +152,224 @@ static int do_anonymous_page(struct handler *h, struct vma *v, uintptr_t addr, b
 	for (size_t j = i; j < end;) {
 		size_t k = j;
 
-		while (k < end && (k == i || !pte_present(v, k)))
+		/* Around the fault, only pages that hold nothing (not swapped ones). */
+		while (k < end && (k == i || !pte_get(v, k)))
 			k++;
 		if (k > j && !install_run(h, v, j, k - j, NULL, !write))
 			break;
 		j = k + 1;
 	}
 	return FAULT_DONE;
+}
+
+/* Read the swapped pages [i, i + n) of v, whose slots run from e on, in one request. */
+static int start_swap_read(struct handler *h, struct vma *v, size_t i, uint32_t n, swp_entry_t e)
+{
+	struct reclaim *rc = h->env->rc;
+	struct io_req *r = io_req_get(&h->io);
+
+	if (!r)
+		return -EBUSY;
+	r->owner = NULL;
+	r->swap = true;
+	r->addr = v->start + (i << PAGE_SHIFT);
+	r->index = e;
+	r->nr = n;
+	r->fd = rc->swap.fd;
+	r->off = (off_t)e << PAGE_SHIFT;
+	r->len = (size_t)n << PAGE_SHIFT;
+	r->background = false;
+	if (io_queue_read(&h->io, r)) {
+		io_req_put(&h->io, r);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+#define SWAP_RA_MAX 256U /* pages read back around one swap fault, at most (1 MiB) */
+
+/*
+ * do_swap_page: the page was swapped out.  In the swap cache (unmapped,
+ * not yet written, or written and still there): move it back, no I/O, the
+ * cheap refault that keeps a page in use resident.  Else read it, with the
+ * pages after it whose slots follow its own (swapin_readahead: pages
+ * evicted together come back together, as many as the access pattern's
+ * window), and park the fault until the read lands.
+ */
+static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool retry)
+{
+	struct fault_env *env = h->env;
+	struct reclaim *rc = env->rc;
+	struct mm *mm = env->mm;
+	size_t i = vma_page(v, addr), end, j;
+	uint8_t p = pte_get(v, i);
+	swp_entry_t e = v->swp[i];
+	long r;
+
+	if (p & PTE_SWAP_ERR) {
+		/* Its data could not be read back: SIGBUS, as the kernel's swap-in error. */
+		swap_free(&rc->swap, e);
+		pte_set(v, i, 0);
+		do_sigbus(h, v, addr);
+		return FAULT_DONE;
+	}
+	if (!retry)
+		stat_inc(&h->stats, swap_faults);
+	switch (swapcache_state(&rc->swap, e)) {
+	case SC_STAGED:
+		if (!swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY))
+			return FAULT_WAIT;
+		if (!pte_cmpxchg(v, i, PTE_SWAP, PTE_SWAP | PTE_LOCKED)) {
+			swapcache_set(&rc->swap, e, SC_STAGED);
+			return FAULT_WAIT;
+		}
+		r = mm->ops->move(mm, addr & PAGE_MASK, swap_stage_addr(&rc->swap, e), PAGE_SIZE);
+		if (r == -EBUSY || r == -EINVAL)
+			/* Shared with a child since fork, or protection changed: copy it. */
+			r = mm->ops->install_copy(mm, addr & PAGE_MASK,
+						  (const void *)swap_stage_addr(&rc->swap, e), PAGE_SIZE);
+		if (r > 0 || r == -EEXIST) {
+			swapcache_taken(rc, e);
+			swap_free(&rc->swap, e);
+			pte_set(v, i, PTE_PRESENT);
+			reclaim_charge(rc, &rc->nr_anon, 1);
+			stat_inc(&h->stats, swapcache_hits);
+			stat_inc(&h->stats, pages_installed);
+			if (r == -EEXIST)
+				mm->ops->wake(mm, addr & PAGE_MASK, PAGE_SIZE);
+		} else {
+			pr_warn("moving a page back from the swap cache: %s", strerror((int)-r));
+			swapcache_set(&rc->swap, e, SC_STAGED);
+			pte_set(v, i, PTE_SWAP);
+			mm->ops->wake(mm, addr & PAGE_MASK, PAGE_SIZE);
+		}
+		return FAULT_DONE;
+	case SC_NONE:
+		break;
+	default:
+		return FAULT_WAIT; /* being written, or being moved back by another handler */
+	}
+	if (reclaim_must_wait(rc)) {
+		if (!retry)
+			stat_inc(&h->stats, budget_waits);
+		return FAULT_WAIT;
+	}
+	end = first_touch_end(v, i);
+	if (end - i > SWAP_RA_MAX)
+		end = i + SWAP_RA_MAX;
+	for (j = i; j < end;) {
+		size_t k = j;
+
+		while (k < end && pte_get(v, k) == PTE_SWAP && v->swp[k] == v->swp[j] + (k - j) &&
+		       swapcache_state(&rc->swap, v->swp[k]) == SC_NONE &&
+		       k - j < READ_RUN_PAGES && pte_cmpxchg(v, k, PTE_SWAP, PTE_SWAP | PTE_LOCKED))
+			k++;
+		if (k == j)
+			break;
+		if (start_swap_read(h, v, j, (uint32_t)(k - j), v->swp[j])) {
+			for (size_t m = j; m < k; m++)
+				pte_set(v, m, PTE_SWAP);
+			break;
+		}
+		j = k;
+	}
+	return FAULT_WAIT;
+}
+
+/* A swap-in landed: install what is still wanted, where it still is. */
+static void swap_read_done(struct handler *h, struct io_req *r, int res)
+{
+	struct mm *mm = h->env->mm;
+	struct reclaim *rc = h->env->rc;
+	bool ok;
+	long in = 0;
+
+	if (res == -EINTR || res == -EAGAIN || (res > 0 && r->done + (size_t)res < r->len)) {
+		if (res > 0)
+			r->done += (size_t)res;
+		if (res != 0 && io_queue_read(&h->io, r) == 0)
+			return;
+	}
+	ok = res >= 0 && r->done + (size_t)res == r->len;
+	if (!ok)
+		pr_warn("reading %u pages back from swap slot %llu: %s", r->nr,
+			(unsigned long long)r->index, res < 0 ? strerror(-res) : "short read");
+	for (uint32_t k = 0; k < r->nr;) {
+		uintptr_t a = r->addr + ((uintptr_t)k << PAGE_SHIFT);
+		struct vma *v = find_vma(mm, a);
+		uint32_t n = 0;
+		size_t j;
+
+		if (!v || v->mapping || !v->swp) {
+			k++;
+			continue;
+		}
+		j = vma_page(v, a);
+		while (k + n < r->nr && j + n < vma_pages(v) &&
+		       pte_get(v, j + n) == (PTE_SWAP | PTE_LOCKED) && v->swp[j + n] == r->index + k + n)
+			n++;
+		if (!n) {
+			k++; /* unmapped or replaced while it was read: not ours any more */
+			continue;
+		}
+		if (!ok) {
+			for (uint32_t m = 0; m < n; m++)
+				pte_set(v, j + m, PTE_SWAP | PTE_SWAP_ERR);
+			stat_inc(&h->stats, swap_errors);
+			mm->ops->wake(mm, a, (size_t)n << PAGE_SHIFT);
+			k += n;
+			continue;
+		}
+		for (uint32_t done = 0; done < n;) {
+			long c = mm->ops->install_copy(mm, a + ((uintptr_t)done << PAGE_SHIFT),
+						       (char *)r->buf + ((size_t)(k + done) << PAGE_SHIFT),
+						       (size_t)(n - done) << PAGE_SHIFT);
+			uint32_t pages = c > 0 ? (uint32_t)((size_t)c >> PAGE_SHIFT) : 1;
+
+			if (c <= 0 && c != -EEXIST) {
+				/* Gone under us (ESRCH, ENOENT): leave it swapped, unlocked. */
+				for (uint32_t m = done; m < n; m++)
+					pte_set(v, j + m, PTE_SWAP);
+				break;
+			}
+			for (uint32_t m = done; m < done + pages; m++) {
+				swap_free(&rc->swap, v->swp[j + m]);
+				pte_set(v, j + m, PTE_PRESENT);
+			}
+			in += pages;
+			done += pages;
+		}
+		k += n;
+	}
+	if (in) {
+		reclaim_charge(rc, &rc->nr_anon, in);
+		stat_add(&h->stats, swap_in, (uint64_t)in);
+		stat_add(&h->stats, swap_readahead, (uint64_t)in - 1);
+		stat_add(&h->stats, pages_installed, (uint64_t)in);
+	}
+	io_req_put(&h->io, r);
+}
+
+/* Private anonymous memory: swapped, being moved, or a first touch. */
+static int handle_anon_fault(struct handler *h, struct vma *v, uintptr_t addr, bool write, bool retry)
+{
+	size_t i = vma_page(v, addr);
+	uint8_t p = pte_get(v, i);
+
+	if (p & PTE_LOCKED)
+		return FAULT_WAIT; /* reclaim is moving it, or its read is in flight */
+	if (p & PTE_SWAP)
+		return do_swap_page(h, v, addr, retry);
+	if (retry && (p & PTE_PRESENT)) {
+		h->env->mm->ops->wake(h->env->mm, addr & PAGE_MASK, PAGE_SIZE);
+		return FAULT_DONE;
+	}
+	if (reclaim_must_wait(h->env->rc)) {
+		if (!retry)
+			stat_inc(&h->stats, budget_waits);
+		return FAULT_WAIT;
+	}
+	return do_anonymous_page(h, v, addr, write);
 }
 
 static long start_read(struct handler *h, struct address_space *as, pgoff_t index, uint64_t nr,
@@ -189,9 +402,9 @@ static int map_cached_page(struct handler *h, struct vma *v, uintptr_t addr)
 		limit = vma_pages(v);
 	while (end < limit && page_state(v->mapping, v->pgoff + end) == PG_UPTODATE)
 		end++;
-	rc = mm->ops->install_cached(mm, addr & PAGE_MASK, (end - i) << PAGE_SHIFT, true);
+	rc = mm->ops->install_cached(mm, addr & PAGE_MASK, (end - i) << PAGE_SHIFT, v->wp);
 	if (rc <= 0 && end > i + 1) /* a page of the run is not what we thought: just this one */
-		rc = mm->ops->install_cached(mm, addr & PAGE_MASK, PAGE_SIZE, true);
+		rc = mm->ops->install_cached(mm, addr & PAGE_MASK, PAGE_SIZE, v->wp);
 	if (rc > 0)
 		stat_add(&h->stats, pages_installed, (uint64_t)rc >> PAGE_SHIFT);
 	else
@@ -350,8 +563,14 @@ static int handle_mm_fault(struct handler *h, uintptr_t addr, bool write, bool r
 		if (!retry)
 			stat_inc(&h->stats, faults);
 		if (!v->mapping)
-			ret = do_anonymous_page(h, v, addr, write);
-		else if (v->mapping->anon)
+			ret = handle_anon_fault(h, v, addr, write, retry);
+		else if (page_state(v->mapping, v->pgoff + vma_page(v, addr)) != PG_UPTODATE &&
+			 reclaim_must_wait(h->env->rc)) {
+			/* A page to bring into the cache, and no room for it yet. */
+			if (!retry)
+				stat_inc(&h->stats, budget_waits);
+			ret = FAULT_WAIT;
+		} else if (v->mapping->anon)
 			ret = do_shared_anonymous_page(h, v, addr);
 		else
 			ret = do_read_fault(h, v, addr, retry);
@@ -519,9 +738,13 @@ static void *handler_main(void *arg)
 				if (!(cqe->flags & IORING_CQE_F_MORE))
 					io_queue_poll(&h->io, env->wake_fd, IO_TAG_WAKE);
 			} else {
+				struct io_req *r = io_uring_cqe_get_data(cqe);
+
 				pthread_rwlock_rdlock(&env->mm->lock);
-				filemap_read_done(env->mm, &h->io, io_uring_cqe_get_data(cqe),
-						  cqe->res, &h->stats);
+				if (r->swap)
+					swap_read_done(h, r, cqe->res);
+				else
+					filemap_read_done(env->mm, &h->io, r, cqe->res, &h->stats);
 				pthread_rwlock_unlock(&env->mm->lock);
 				io_done = true;
 			}

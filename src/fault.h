@@ -18,6 +18,7 @@
 #include "io.h"
 #include "mm.h"
 #include "pager.h"
+#include "reclaim.h"
 
 /* A request from an application thread to the handlers (MADV_WILLNEED). */
 struct fault_request {
@@ -38,6 +39,7 @@ struct fault_env {
 	pthread_mutex_t req_lock;
 	struct fault_request *reqs;
 	const void *zero; /* ZERO_BUF_PAGES pages of zeros, the source of anonymous writes */
+	struct reclaim *rc; /* the budget and the swap file */
 };
 
 #define ZERO_BUF_PAGES 512

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "stats.h"
 #include "sys.h"
+#include "writeback.h"
 
 /* Room to grow: a window is reserved well past what the first mapping needs. */
 #define WINDOW_MIN_PAGES (1ULL << 24) /* 64 GiB of address space, not memory */
@@ -136,6 +137,8 @@ void mapping_put(struct address_space *as)
 {
 	if (__atomic_sub_fetch(&as->refcount, 1, __ATOMIC_ACQ_REL))
 		return;
+	if (as->acct)
+		__atomic_sub_fetch(as->acct, as->nr_cached, __ATOMIC_RELAXED);
 	sys_munmap(as->window, (size_t)as->nr_pages << PAGE_SHIFT);
 	kfree(as->state);
 	kfree(as->dirty);
@@ -156,8 +159,19 @@ bool page_in_cache(struct address_space *as, pgoff_t index)
 	return v & 1;
 }
 
+static void account(struct address_space *as, long pages)
+{
+	if (!pages)
+		return;
+	__atomic_add_fetch(&as->nr_cached, pages, __ATOMIC_RELAXED);
+	if (as->acct)
+		__atomic_add_fetch(as->acct, pages, __ATOMIC_RELAXED);
+}
+
 static void punch(struct address_space *as, pgoff_t from, pgoff_t to)
 {
+	long gone = 0;
+
 	if (to <= from)
 		return;
 	sys_fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(from << PAGE_SHIFT),
@@ -165,9 +179,109 @@ static void punch(struct address_space *as, pgoff_t from, pgoff_t to)
 	for (pgoff_t i = from; i < to && i < as->nr_pages; i++) {
 		uint8_t s = PG_UPTODATE;
 
-		__atomic_compare_exchange_n(&as->state[i], &s, PG_NONE, false, __ATOMIC_ACQ_REL,
-					    __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&as->state[i], &s, PG_NONE, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			gone++;
 	}
+	account(as, -gone);
+}
+
+/* Write pages [index, index + nr) from the memfd to the file.  0 or -errno. */
+static int write_pages_out(struct address_space *as, pgoff_t index, uint32_t nr)
+{
+	off_t pos = (off_t)(index << PAGE_SHIFT), end = (off_t)((index + nr) << PAGE_SHIFT);
+	int64_t size = __atomic_load_n(&as->size, __ATOMIC_RELAXED);
+	char *buf = kzalloc((size_t)READ_RUN_PAGES << PAGE_SHIFT);
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	if (end > size)
+		end = size; /* never past EOF: the file must not grow */
+	while (pos < end && !rc) {
+		ssize_t n = sys_pread(as->memfd, buf, (size_t)(end - pos), pos);
+
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = sys_pwrite(as->fd, buf + done, (size_t)(n - done), pos + done);
+
+			if (w <= 0) {
+				rc = w < 0 ? -errno : -EIO;
+				break;
+			}
+			done += w;
+		}
+		pos += n;
+	}
+	kfree(buf);
+	return rc;
+}
+
+long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,
+		   bool writeback)
+{
+	uint32_t locked = 0;
+	long gone = 0;
+
+	if (!writeback) {
+		long before = __atomic_load_n(&as->nr_cached, __ATOMIC_RELAXED);
+
+		punch(as, index, index + nr);
+		return before - __atomic_load_n(&as->nr_cached, __ATOMIC_RELAXED);
+	}
+	/* Faults on these pages wait (PG_LOCKED) until they are out. */
+	while (locked < nr) {
+		uint8_t s = PG_UPTODATE;
+
+		if (!__atomic_compare_exchange_n(&as->state[index + locked], &s, PG_LOCKED, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			break;
+		locked++;
+	}
+	if (!locked)
+		return 0;
+	/*
+	 * What the shared mappings wrote goes to the dirty list, then they are
+	 * unmapped: from here on the memfd holds every store and nothing can
+	 * add one.  A store between the scan and the unmap is in the memfd but
+	 * not on the list, so the run is written whole, dirty or not.
+	 */
+	for (size_t k = 0; k < mm->nr_vmas; k++) {
+		struct vma *v = mm->vmas[k];
+		pgoff_t lo = index, hi = index + locked;
+
+		if (v->mapping != as || !v->wp)
+			continue;
+		if (lo < v->pgoff)
+			lo = v->pgoff;
+		if (hi > v->pgoff + vma_pages(v))
+			hi = v->pgoff + vma_pages(v);
+		if (lo >= hi)
+			continue;
+		uintptr_t a = v->start + ((lo - v->pgoff) << PAGE_SHIFT), b = v->start + ((hi - v->pgoff) << PAGE_SHIFT);
+
+		writeback_collect(mm, v, a, b);
+		mm->ops->drop(mm, a, b - a);
+		for (pgoff_t i = lo; i < hi; i++)
+			pte_clear(v, (size_t)(i - v->pgoff));
+	}
+	if (writeback_flush(as, false, false) || write_pages_out(as, index, locked) ||
+	    as->wb_err) {
+		for (uint32_t k = 0; k < locked; k++)
+			set_page_state(as, index + k, PG_UPTODATE);
+		return 0;
+	}
+	sys_fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(index << PAGE_SHIFT),
+		      (off_t)locked << PAGE_SHIFT);
+	for (uint32_t k = 0; k < locked; k++) {
+		set_page_state(as, index + k, PG_NONE);
+		gone++;
+	}
+	account(as, -gone);
+	return gone;
 }
 
 /* Bytes [from, to) of the cached page `index` get the file's bytes (or zeros past EOF). */
@@ -285,14 +399,17 @@ static void add_to_page_cache(struct mm *mm, struct address_space *as, pgoff_t i
 			      const char *buf)
 {
 	uint32_t done = 0;
+	long added = 0;
 
 	while (done < nr) {
 		long rc = mm->ops->install_copy(mm, (uintptr_t)as->window + ((index + done) << PAGE_SHIFT),
 						buf + ((size_t)done << PAGE_SHIFT),
 						(size_t)(nr - done) << PAGE_SHIFT);
 
-		if (rc > 0)
+		if (rc > 0) {
 			done += (uint32_t)((size_t)rc >> PAGE_SHIFT);
+			added += rc >> PAGE_SHIFT;
+		}
 		else if (rc == -EEXIST || rc == -EAGAIN)
 			done += rc == -EEXIST; /* there already: perhaps dirty, never overwrite */
 		else {
@@ -308,6 +425,7 @@ static void add_to_page_cache(struct mm *mm, struct address_space *as, pgoff_t i
 	 * would count twice in the process's resident size.
 	 */
 	sys_madvise(as->window + (index << PAGE_SHIFT), (size_t)nr << PAGE_SHIFT, MADV_DONTNEED);
+	account(as, added);
 }
 
 void filemap_add_zero_pages(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,

@@ -65,6 +65,9 @@ struct address_space {
 	 * then on every cached page counts as dirty when we write back.
 	 */
 	bool shared_with_child;
+	/* Pages in the memfd, as we count them (the budget's share of this file). */
+	long nr_cached;
+	long *acct; /* the engine's count of page-cache pages, or NULL */
 	struct address_space *next;
 };
 
@@ -148,6 +151,17 @@ bool filemap_write_through(struct address_space *as, off_t off, size_t len);
  * the file yet; copy them over, so read(2) sees what the mappings see.
  */
 void filemap_read_through(struct address_space *as, char *buf, off_t off, size_t len);
+
+/*
+ * Reclaim: take the pages of [index, index + nr) that are uptodate out of
+ * the cache (out of every mapping at once; private copies stay).  With
+ * `writeback` (a file that shared mappings write), each page is locked
+ * against faults, unmapped from the shared mappings and written to the file
+ * first; a page whose write fails stays.  Caller holds mm->lock for
+ * reading.  Returns the pages dropped.
+ */
+long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,
+		   bool writeback);
 
 /* An error was reported on this page: let the next access try again. */
 void filemap_clear_error(struct address_space *as, pgoff_t index);

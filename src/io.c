@@ -29,7 +29,7 @@ int io_init(struct io_ctx *io, unsigned depth, size_t bounce_len)
 	/* liburing leaves the ring open across exec: a program's children must not see it. */
 	fcntl(io->ring.ring_fd, F_SETFD, FD_CLOEXEC);
 	/* Reserved, not committed: a buffer takes memory once used, then is reused. */
-	io->bounce = kcalloc(depth, bounce_len);
+	io->bounce = kpages((size_t)depth * bounce_len); /* page-aligned: O_DIRECT swap reads */
 	if (!io->bounce) {
 		io_uring_queue_exit(&io->ring);
 		kfree(io->reqs);
@@ -51,7 +51,7 @@ void io_exit(struct io_ctx *io)
 	if (!io->reqs)
 		return;
 	io_uring_queue_exit(&io->ring);
-	kfree(io->bounce);
+	kpages_free(io->bounce, (size_t)io->depth * io->bounce_len);
 	kfree(io->reqs);
 	io->reqs = NULL;
 }
@@ -63,6 +63,7 @@ struct io_req *io_req_get(struct io_ctx *io)
 	if (r) {
 		io->free = r->next_free;
 		r->done = 0;
+		r->swap = false;
 		io->inflight++;
 	}
 	return r;

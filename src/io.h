@@ -27,6 +27,8 @@ struct io_req {
 	off_t off;
 	size_t len, done;
 	bool background; /* readahead: no fault waits for it */
+	bool swap; /* a swap-in: pages [index, index + nr) of the swap file for addr */
+	uintptr_t addr;
 };
 
 struct io_ctx {

@@ -69,3 +69,17 @@ void *krealloc(void *p, size_t size)
 	kfree(p);
 	return n;
 }
+
+void *kpages(size_t size)
+{
+	void *p = sys_mmap(NULL, round_pages(size ? size : 1), PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void kpages_free(void *p, size_t size)
+{
+	if (p)
+		sys_munmap(p, round_pages(size ? size : 1));
+}

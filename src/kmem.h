@@ -15,6 +15,9 @@
 void *kzalloc(size_t size);
 void *kcalloc(size_t n, size_t size);
 void kfree(void *p);
+/* Whole zeroed pages, page-aligned (O_DIRECT buffers); free with the same size. */
+void *kpages(size_t size);
+void kpages_free(void *p, size_t size);
 /* Like realloc; new bytes are zero. */
 void *krealloc(void *p, size_t size);
 

@@ -32,6 +32,11 @@ static long local_cached(struct mm *mm, uintptr_t dst, size_t len, bool wp)
 	return uffd_continue(&mm->uffd, dst, len, wp);
 }
 
+static long local_move(struct mm *mm, uintptr_t dst, uintptr_t src, size_t len)
+{
+	return uffd_move(&mm->uffd, dst, src, len, false);
+}
+
 static int local_wake(struct mm *mm, uintptr_t start, size_t len)
 {
 	return uffd_wake(&mm->uffd, start, len);
@@ -79,6 +84,7 @@ const struct mm_ops local_mm_ops = {
 	.install_zero = local_zero,
 	.install_poison = local_poison,
 	.install_cached = local_cached,
+	.move = local_move,
 	.wake = local_wake,
 	.drop = local_drop,
 	.writeprotect = local_writeprotect,
@@ -160,7 +166,11 @@ struct vma *vma_alloc(uintptr_t start, uintptr_t end, int prot, int flags,
 	v->mapping = mapping;
 	v->pgoff = pgoff;
 	v->ptes = ptes_alloc(vma_pages(v));
-	if (!v->ptes) {
+	/* Reserved, not committed (kmem maps it): pages of it exist once used. */
+	if (v->ptes && !mapping)
+		v->swp = kcalloc(vma_pages(v) ? vma_pages(v) : 1, sizeof(*v->swp));
+	if (!v->ptes || (!mapping && !v->swp)) {
+		kfree(v->ptes);
 		kfree(v);
 		return NULL;
 	}
@@ -175,6 +185,7 @@ void vma_free(struct vma *v)
 		return;
 	pthread_spin_destroy(&v->ra_lock);
 	kfree(v->ptes);
+	kfree(v->swp);
 	kfree(v);
 }
 
@@ -217,9 +228,12 @@ static struct vma *vma_slice(const struct vma *v, uintptr_t start, uintptr_t end
 	if (!n)
 		return NULL;
 	memcpy(n->ptes, v->ptes + vma_page(v, start), vma_pages(n));
+	if (v->swp && n->swp)
+		memcpy(n->swp, v->swp + vma_page(v, start), vma_pages(n) * sizeof(*n->swp));
 	n->ra = v->ra;
 	n->may_write = v->may_write;
 	n->minor = v->minor;
+	n->wp = v->wp;
 	return n;
 }
 
@@ -239,6 +253,12 @@ int mm_unmap_range(struct mm *mm, uintptr_t start, uintptr_t end, const struct v
 		if (v->end > end && !(hi = vma_slice(v, end, v->end))) {
 			vma_free(lo);
 			return -ENOMEM;
+		}
+		if (h->release) {
+			uintptr_t lo_a = v->start > start ? v->start : start;
+			uintptr_t hi_a = v->end < end ? v->end : end;
+
+			h->release(v, vma_page(v, lo_a), vma_page(v, hi_a), arg);
 		}
 		memmove(&mm->vmas[i], &mm->vmas[i + 1], (mm->nr_vmas - i - 1) * sizeof(*mm->vmas));
 		mm->nr_vmas--;

@@ -27,6 +27,10 @@
 enum {
 	PTE_PRESENT = 1 << 0, /* installed in the mapping (a hint: faults are the truth) */
 	PTE_POISON = 1 << 1, /* answered with SIGBUS (past EOF, I/O error) */
+	/* Private anonymous memory: */
+	PTE_SWAP = 1 << 2, /* swapped out: vma->swp[i] is its slot (maybe still in the swap cache) */
+	PTE_LOCKED = 1 << 3, /* moving out or being read back: a fault on it waits */
+	PTE_SWAP_ERR = 1 << 4, /* reading it back failed: the access gets SIGBUS */
 };
 
 struct address_space;
@@ -39,6 +43,8 @@ struct mm_ops {
 	long (*install_poison)(struct mm *mm, uintptr_t dst, size_t len);
 	/* Map pages that are in the shared cache already; `wp`: write-protected (tracked). */
 	long (*install_cached)(struct mm *mm, uintptr_t dst, size_t len, bool wp);
+	/* Move present pages from src to the empty dst, both registered (UFFDIO_MOVE). */
+	long (*move)(struct mm *mm, uintptr_t dst, uintptr_t src, size_t len);
 	int (*wake)(struct mm *mm, uintptr_t start, size_t len);
 	/* Zap pages: the next touch faults again. */
 	int (*drop)(struct mm *mm, uintptr_t start, size_t len);
@@ -63,9 +69,11 @@ struct vma {
 	int flags; /* the mmap flags as given */
 	bool may_write; /* the file was open for writing (what mprotect checks for MAP_SHARED) */
 	bool minor; /* registered for minor faults too: we map cached pages (UFFDIO_CONTINUE) */
+	bool wp; /* registered for write protection: stores are tracked */
 	struct address_space *mapping; /* NULL: anonymous */
 	pgoff_t pgoff; /* file page at start */
 	uint8_t *ptes; /* one per page, accessed atomically */
+	uint32_t *swp; /* private anonymous memory: the swap slot of each PTE_SWAP page */
 	pthread_spinlock_t ra_lock; /* held only inside ra_fault() */
 	struct file_ra_state ra; /* readahead; for anonymous memory the first-touch window */
 };
@@ -93,6 +101,22 @@ static inline void pte_set_present(struct vma *v, size_t i)
 static inline void pte_clear(struct vma *v, size_t i)
 {
 	__atomic_and_fetch(&v->ptes[i], (uint8_t)~PTE_PRESENT, __ATOMIC_RELAXED);
+}
+
+static inline uint8_t pte_get(const struct vma *v, size_t i)
+{
+	return __atomic_load_n(&v->ptes[i], __ATOMIC_ACQUIRE);
+}
+
+static inline void pte_set(struct vma *v, size_t i, uint8_t val)
+{
+	__atomic_store_n(&v->ptes[i], val, __ATOMIC_RELEASE);
+}
+
+static inline bool pte_cmpxchg(struct vma *v, size_t i, uint8_t from, uint8_t to)
+{
+	return __atomic_compare_exchange_n(&v->ptes[i], &from, to, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_RELAXED);
 }
 
 struct mm {
@@ -135,6 +159,8 @@ void mm_file_resized(struct mm *mm, const void *mapping, int64_t old, int64_t ne
 struct vma_hooks {
 	void (*split)(struct vma *v, void *arg); /* a new vma now shares v->mapping */
 	void (*gone)(struct vma *v, void *arg); /* v left the list: drop its mapping, free it */
+	/* Pages [first, end) of v are going away: release what they hold (memory, swap). */
+	void (*release)(struct vma *v, size_t first, size_t end, void *arg);
 };
 
 /*

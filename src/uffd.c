@@ -165,6 +165,19 @@ long uffd_continue(const struct uffd *u, uintptr_t dst, size_t len, bool wp)
 	return fill_result(rc, c.mapped);
 }
 
+long uffd_move(const struct uffd *u, uintptr_t dst, uintptr_t src, size_t len, bool dontwake)
+{
+	struct uffdio_move m = {
+		.dst = dst,
+		.src = src,
+		.len = len,
+		.mode = dontwake ? UFFDIO_MOVE_MODE_DONTWAKE : 0,
+	};
+	int rc = sys_ioctl(u->fd, UFFDIO_MOVE, &m);
+
+	return fill_result(rc, m.move);
+}
+
 int uffd_wake(const struct uffd *u, uintptr_t start, size_t len)
 {
 	struct uffdio_range r = { .start = start, .len = len };

@@ -37,6 +37,12 @@ long uffd_zeropage(const struct uffd *u, uintptr_t dst, size_t len, bool dontwak
 long uffd_poison(const struct uffd *u, uintptr_t dst, size_t len);
 /* Map pages already in the shmem file behind dst (MINOR registration); `wp`: write-protected. */
 long uffd_continue(const struct uffd *u, uintptr_t dst, size_t len, bool wp);
+/*
+ * Move present pages from src to the empty dst (both registered anonymous
+ * ranges of this uffd, same protection): no copy, atomic against the
+ * program's accesses.  -EBUSY: a page is shared (copy-on-write after fork).
+ */
+long uffd_move(const struct uffd *u, uintptr_t dst, uintptr_t src, size_t len, bool dontwake);
 int uffd_wake(const struct uffd *u, uintptr_t start, size_t len);
 int uffd_writeprotect(const struct uffd *u, uintptr_t start, size_t len, bool wp);
 

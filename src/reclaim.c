@@ -1,0 +1,748 @@
+/*
+ * reclaim.c - the budget, the inactive list and the reclaim thread (see
+ * reclaim.h).  The thread scans with mm->lock held for reading, like a
+ * fault handler, and never holds it across I/O: it stages a batch, submits
+ * the writes, lets the lock go, waits for them, and takes the lock again to
+ * finish them.
+ */
+#include "reclaim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kmem.h"
+#include "log.h"
+#include "stats.h"
+#include "sys.h"
+
+#define RUN_MAX 64U /* pages per swap write: 256 KiB */
+#define WRITE_DEPTH 64U
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void reclaim_note_peak(struct reclaim *rc)
+{
+	long r = reclaim_resident(rc), p = __atomic_load_n(&rc->peak, __ATOMIC_RELAXED);
+
+	while (r > p && !__atomic_compare_exchange_n(&rc->peak, &p, r, true, __ATOMIC_RELAXED,
+						     __ATOMIC_RELAXED))
+		;
+	if (rc->enabled && r > rc->high)
+		reclaim_kick(rc);
+}
+
+void reclaim_kick(struct reclaim *rc)
+{
+	if (rc->enabled && rc->kick_fd >= 0)
+		eventfd_write(rc->kick_fd, 1);
+}
+
+bool reclaim_must_wait(struct reclaim *rc)
+{
+	if (!rc->enabled || __atomic_load_n(&rc->overrun, __ATOMIC_RELAXED))
+		return false;
+	if (reclaim_resident(rc) < rc->limit)
+		return false;
+	reclaim_kick(rc);
+	return true;
+}
+
+static void wake_handlers(struct reclaim *rc)
+{
+	eventfd_write(rc->handler_wake_fd, 1);
+}
+
+/* ---- the inactive list ---- */
+
+static void fifo_push(struct reclaim *rc, swp_entry_t slot, uint32_t nr)
+{
+	size_t tail;
+
+	if (rc->fifo_len == rc->fifo_cap) {
+		/* Full of runs whose pages mostly came back: forget the oldest. */
+		rc->fifo_head = (rc->fifo_head + 1) % rc->fifo_cap;
+		rc->fifo_len--;
+	}
+	tail = (rc->fifo_head + rc->fifo_len) % rc->fifo_cap;
+	rc->fifo[tail] = (struct sc_run){ .slot = slot, .nr = nr };
+	rc->fifo_len++;
+}
+
+/* Drop the swap cache page of slot e, which was taken to SC_BUSY: release the cache's reference. */
+void swapcache_taken(struct reclaim *rc, swp_entry_t e)
+{
+	sys_madvise((void *)swap_stage_addr(&rc->swap, e), PAGE_SIZE, MADV_DONTNEED);
+	swapcache_set(&rc->swap, e, SC_NONE);
+	swap_free(&rc->swap, e);
+	__atomic_sub_fetch(&rc->nr_swapcache, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&rc->nr_staged, 1, __ATOMIC_RELAXED);
+}
+
+void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_t end)
+{
+	long anon = 0;
+
+	for (size_t i = first; i < end; i++) {
+		uint8_t p = pte_get(v, i);
+
+		if (!p)
+			continue;
+		if ((p & PTE_PRESENT) && !(p & PTE_SWAP))
+			anon++;
+		if ((p & PTE_SWAP) && rc->enabled) {
+			swp_entry_t e = v->swp[i];
+
+			/* Only our swap cache holds it now: no one will ever read it. */
+			if (swap_free(&rc->swap, e) == 1 && swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY))
+				swapcache_taken(rc, e);
+		}
+		pte_set(v, i, 0);
+	}
+	if (anon)
+		__atomic_sub_fetch(&rc->nr_anon, anon, __ATOMIC_RELAXED);
+}
+
+/* ---- anonymous pages: deactivation into the swap cache ---- */
+
+/* Give back slots [e, e + n) that were allocated and not used. */
+static void unalloc(struct reclaim *rc, swp_entry_t e, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		swap_free(&rc->swap, e + k);
+		swap_free(&rc->swap, e + k);
+	}
+}
+
+/*
+ * Move the run of present pages [i, i + n) of v into the swap cache.
+ * Returns pages moved, or -ENOSPC when the swap file is full.
+ */
+static long deactivate_run(struct reclaim *rc, struct vma *v, size_t i, uint32_t n)
+{
+	struct mm *mm = rc->mm;
+	swp_entry_t slot;
+	uint32_t got = swap_alloc(&rc->swap, n, &slot), locked = 0, done = 0;
+	long moved = 0, gone = 0;
+	int again = 0;
+
+	if (!got)
+		return -ENOSPC;
+	while (locked < got && pte_cmpxchg(v, i + locked, PTE_PRESENT, PTE_PRESENT | PTE_LOCKED))
+		locked++;
+	unalloc(rc, slot + locked, got - locked);
+	while (done < locked) {
+		uintptr_t src = v->start + ((i + done) << PAGE_SHIFT);
+		long r = mm->ops->move(mm, swap_stage_addr(&rc->swap, slot + done), src,
+				       (size_t)(locked - done) << PAGE_SHIFT);
+
+		if (r > 0) {
+			uint32_t pages = (uint32_t)((size_t)r >> PAGE_SHIFT);
+
+			for (uint32_t k = done; k < done + pages; k++) {
+				v->swp[i + k] = slot + k;
+				swapcache_set(&rc->swap, slot + k, SC_STAGED);
+				pte_set(v, i + k, PTE_SWAP);
+			}
+			done += pages;
+			moved += pages;
+			continue;
+		}
+		if (r == -EAGAIN && again++ < 10)
+			continue;
+		/* This page stays: say why, give its slot back, go on after it. */
+		if (r == -ENOENT) {
+			pte_set(v, i + done, 0); /* not there after all: our hint was stale */
+			gone++;
+		} else {
+			pte_set(v, i + done, PTE_PRESENT);
+			stat_inc(&rc->stats, unevictable);
+			if (r != -EBUSY && r != -EINVAL && r != -EAGAIN)
+				pr_warn("moving a page into the swap cache: %s", strerror((int)-r));
+		}
+		unalloc(rc, slot + done, 1);
+		done++;
+		if (r == -EINVAL) {
+			/* Protection differs from the swap cache's (mprotect): the rest too. */
+			for (; done < locked; done++) {
+				pte_set(v, i + done, PTE_PRESENT);
+				unalloc(rc, slot + done, 1);
+			}
+		}
+	}
+	if (moved) {
+		/* One run per call: slots that stayed are SC_NONE and skipped at write-out. */
+		fifo_push(rc, slot, locked);
+		__atomic_sub_fetch(&rc->nr_anon, moved + gone, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&rc->nr_swapcache, moved, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&rc->nr_staged, moved, __ATOMIC_RELAXED);
+		stat_add(&rc->stats, reclaim_deactivated, (uint64_t)moved);
+	} else if (gone) {
+		__atomic_sub_fetch(&rc->nr_anon, gone, __ATOMIC_RELAXED);
+	}
+	return moved;
+}
+
+/* The clock over private anonymous memory: deactivate up to `want` present pages. */
+static long shrink_anon(struct reclaim *rc, long want)
+{
+	struct mm *mm = rc->mm;
+	long done = 0;
+	size_t k, visited = 0;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	for (k = 0; k < mm->nr_vmas && mm->vmas[k]->end <= rc->anon_hand; k++)
+		;
+	while (done < want && visited <= mm->nr_vmas && mm->nr_vmas) {
+		struct vma *v;
+		size_t i, n;
+
+		if (k >= mm->nr_vmas) {
+			k = 0;
+			rc->anon_hand = 0;
+		}
+		v = mm->vmas[k];
+		visited++;
+		if (v->mapping || !v->swp || !(v->prot & PROT_WRITE)) {
+			rc->anon_hand = v->end;
+			k++;
+			continue;
+		}
+		i = rc->anon_hand > v->start ? vma_page(v, rc->anon_hand) : 0;
+		n = vma_pages(v);
+		while (i < n && done < want) {
+			uint32_t run = 0;
+			long r;
+
+			stat_inc(&rc->stats, reclaim_scanned);
+			if (pte_get(v, i) != PTE_PRESENT) {
+				i++;
+				continue;
+			}
+			while (i + run < n && run < RUN_MAX && (long)run < want - done &&
+			       pte_get(v, i + run) == PTE_PRESENT)
+				run++;
+			stat_add(&rc->stats, reclaim_scanned, run - 1);
+			r = deactivate_run(rc, v, i, run);
+			if (r < 0) {
+				/* The swap file is full. */
+				rc->anon_hand = v->start + (i << PAGE_SHIFT);
+				pthread_rwlock_unlock(&mm->lock);
+				return done ? done : r;
+			}
+			done += r;
+			i += run;
+		}
+		if (i >= n) {
+			rc->anon_hand = v->end;
+			k++;
+		} else {
+			rc->anon_hand = v->start + (i << PAGE_SHIFT);
+		}
+	}
+	pthread_rwlock_unlock(&mm->lock);
+	return done;
+}
+
+/* ---- anonymous pages: write-out ---- */
+
+static uint64_t wr_tag(swp_entry_t slot, uint32_t nr)
+{
+	return ((uint64_t)slot << 8) | nr;
+}
+
+/* Write the oldest `want` pages of the inactive list to the swap file and free them. */
+static long writeout(struct reclaim *rc, long want)
+{
+	struct mm *mm = rc->mm;
+	long queued = 0, written = 0;
+	unsigned nreq = 0;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	while (rc->fifo_len && queued < want && nreq < rc->depth) {
+		struct sc_run *run = &rc->fifo[rc->fifo_head];
+		swp_entry_t s = run->slot;
+		uint32_t n = 0;
+
+		/* The next stretch of still-staged slots of this run. */
+		while (run->nr && !swapcache_cmpxchg(&rc->swap, run->slot, SC_STAGED, SC_WRITEBACK)) {
+			run->slot++;
+			run->nr--;
+		}
+		s = run->slot;
+		while (run->nr) {
+			run->slot++;
+			run->nr--;
+			n++;
+			if (n == RUN_MAX || !run->nr || queued + n >= want ||
+			    !swapcache_cmpxchg(&rc->swap, run->slot, SC_STAGED, SC_WRITEBACK))
+				break;
+		}
+		if (!run->nr) {
+			rc->fifo_head = (rc->fifo_head + 1) % rc->fifo_cap;
+			rc->fifo_len--;
+		}
+		if (!n)
+			continue;
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&rc->ring);
+
+		if (!sqe) {
+			for (uint32_t k = 0; k < n; k++)
+				swapcache_set(&rc->swap, s + k, SC_STAGED);
+			fifo_push(rc, s, n);
+			break;
+		}
+		io_uring_prep_write(sqe, rc->swap.fd, (void *)swap_stage_addr(&rc->swap, s),
+				    n << PAGE_SHIFT, (uint64_t)s << PAGE_SHIFT);
+		sqe->user_data = wr_tag(s, n);
+		nreq++;
+		queued += n;
+	}
+	__atomic_sub_fetch(&rc->nr_staged, queued, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&mm->lock);
+	if (!nreq)
+		return 0;
+
+	io_uring_submit_and_wait(&rc->ring, nreq);
+	for (unsigned got = 0; got < nreq;) {
+		struct io_uring_cqe *cqe;
+		swp_entry_t s;
+		uint32_t n;
+		int r = io_uring_wait_cqe(&rc->ring, &cqe);
+
+		if (r == -EINTR)
+			continue;
+		if (r < 0) {
+			pr_err("swap write completion: %s", strerror(-r));
+			break;
+		}
+		s = (swp_entry_t)(cqe->user_data >> 8);
+		n = (uint32_t)(cqe->user_data & 0xff);
+		r = cqe->res;
+		io_uring_cqe_seen(&rc->ring, cqe);
+		got++;
+		pthread_rwlock_rdlock(&mm->lock);
+		if (r == (int)(n << PAGE_SHIFT)) {
+			sys_madvise((void *)swap_stage_addr(&rc->swap, s), (size_t)n << PAGE_SHIFT,
+				    MADV_DONTNEED);
+			for (uint32_t k = 0; k < n; k++) {
+				swapcache_set(&rc->swap, s + k, SC_NONE);
+				swap_free(&rc->swap, s + k);
+			}
+			__atomic_sub_fetch(&rc->nr_swapcache, n, __ATOMIC_RELAXED);
+			stat_add(&rc->stats, swap_out, n);
+			written += n;
+		} else {
+			/* The pages stay in memory, staged; nothing is lost. */
+			for (uint32_t k = 0; k < n; k++)
+				swapcache_set(&rc->swap, s + k, SC_STAGED);
+			fifo_push(rc, s, n);
+			__atomic_add_fetch(&rc->nr_staged, n, __ATOMIC_RELAXED);
+			stat_inc(&rc->stats, swap_errors);
+			rc->swap_broken_until = now_ns() + 1000000000ULL;
+			if (!rc->warned)
+				pr_warn("writing the swap file failed: %s; pages stay in memory, over the "
+					"budget", r < 0 ? strerror(-r) : "short write");
+			rc->warned = true;
+		}
+		pthread_rwlock_unlock(&mm->lock);
+	}
+	wake_handlers(rc);
+	return written;
+}
+
+/* ---- file pages ---- */
+
+static bool as_tracked(struct mm *mm, struct address_space *as)
+{
+	for (size_t k = 0; k < mm->nr_vmas; k++)
+		if (mm->vmas[k]->mapping == as && mm->vmas[k]->wp)
+			return true;
+	return false;
+}
+
+static bool as_listed(struct reclaim *rc, uintptr_t as)
+{
+	for (struct address_space *a = *rc->mappings; a; a = a->next)
+		if ((uintptr_t)a == as)
+			return true;
+	return false;
+}
+
+/*
+ * Drop up to `want` clean pages of the page cache, clock-wise over the
+ * files.  Pages of files that shared mappings write are written back first
+ * (filemap_evict does it, with the pages locked against faults).
+ */
+static long shrink_file(struct reclaim *rc, long want)
+{
+	struct mm *mm = rc->mm;
+	struct address_space *as;
+	long done = 0;
+	unsigned files = 0;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	as = as_listed(rc, rc->file_hand_as) ? (struct address_space *)rc->file_hand_as : *rc->mappings;
+	if ((uintptr_t)as != rc->file_hand_as)
+		rc->file_hand = 0;
+	while (as && done < want && files++ < 4096) {
+		pgoff_t end = size_to_pages(__atomic_load_n(&as->size, __ATOMIC_RELAXED));
+		bool tracked;
+
+		if (end > as->nr_pages)
+			end = as->nr_pages;
+		if (as->anon || as->shared_with_child || !__atomic_load_n(&as->nr_cached, __ATOMIC_RELAXED))
+			rc->file_hand = end;
+		tracked = rc->file_hand < end && as_tracked(mm, as);
+		while (rc->file_hand < end && done < want) {
+			pgoff_t i = rc->file_hand;
+			uint32_t n = 0;
+			long r;
+
+			stat_inc(&rc->stats, reclaim_scanned);
+			if (page_state(as, i) != PG_UPTODATE) {
+				rc->file_hand++;
+				continue;
+			}
+			while (i + n < end && n < READ_RUN_PAGES && (long)n < want - done &&
+			       page_state(as, i + n) == PG_UPTODATE)
+				n++;
+			r = filemap_evict(mm, as, i, n, tracked);
+			if (r > 0) {
+				done += r;
+				stat_add(&rc->stats, file_dropped, (uint64_t)r);
+				if (tracked)
+					stat_add(&rc->stats, file_written, (uint64_t)r);
+			}
+			rc->file_hand = i + n;
+		}
+		if (rc->file_hand >= end) {
+			as = as->next ? as->next : *rc->mappings;
+			rc->file_hand = 0;
+		}
+		rc->file_hand_as = (uintptr_t)as;
+	}
+	pthread_rwlock_unlock(&mm->lock);
+	if (done)
+		wake_handlers(rc);
+	return done;
+}
+
+/* ---- the thread ---- */
+
+static void wait_kick(struct reclaim *rc, int timeout_ms)
+{
+	struct pollfd p = { .fd = rc->kick_fd, .events = POLLIN };
+	eventfd_t v;
+
+	if (poll(&p, 1, timeout_ms) > 0)
+		eventfd_read(rc->kick_fd, &v);
+}
+
+static void give_up(struct reclaim *rc, const char *why, bool warn)
+{
+	if (warn && !rc->warned) {
+		pr_warn("cannot keep the memory budget (%ld MiB): %s; going over it",
+			(rc->limit << PAGE_SHIFT) >> 20, why);
+		rc->warned = true;
+	}
+	if (!__atomic_load_n(&rc->overrun, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&rc->overrun, true, __ATOMIC_RELEASE);
+		wake_handlers(rc);
+	}
+}
+
+static void *reclaim_main(void *arg)
+{
+	struct reclaim *rc = arg;
+	unsigned stuck = 0;
+
+	while (!__atomic_load_n(&rc->stopping, __ATOMIC_ACQUIRE)) {
+		long resident = reclaim_resident(rc), need, anon, file, progress = 0;
+		bool can_swap;
+
+		if (resident <= rc->high) {
+			if (__atomic_load_n(&rc->overrun, __ATOMIC_RELAXED)) {
+				__atomic_store_n(&rc->overrun, false, __ATOMIC_RELEASE);
+				wake_handlers(rc);
+			}
+			wait_kick(rc, 1000);
+			continue;
+		}
+		need = resident - rc->low;
+		if (need > 16384)
+			need = 16384;
+		anon = __atomic_load_n(&rc->nr_anon, __ATOMIC_RELAXED) +
+		       __atomic_load_n(&rc->nr_swapcache, __ATOMIC_RELAXED);
+		file = __atomic_load_n(&rc->nr_file, __ATOMIC_RELAXED);
+		can_swap = now_ns() >= rc->swap_broken_until;
+
+		/*
+		 * Like the kernel's swappiness (60): file pages are cheaper to
+		 * drop, so they are scanned more than their share.
+		 */
+		if (file) {
+			long f = anon ? need * file * 140 / (file * 140 + anon * 60) + 1 : need;
+
+			if (!can_swap || swap_used(&rc->swap) >= rc->swap.nr_slots)
+				f = need;
+			progress += shrink_file(rc, f);
+		}
+		if (can_swap && (anon || __atomic_load_n(&rc->nr_staged, __ATOMIC_RELAXED))) {
+			long left = need - progress, target = rc->limit / 8;
+
+			if (left > 0) {
+				long staged = __atomic_load_n(&rc->nr_staged, __ATOMIC_RELAXED);
+
+				/* Keep the inactive list long enough for a page to be touched again. */
+				if (staged < left + target) {
+					long want = left + target - staged;
+
+					if (shrink_anon(rc, want > 8192 ? 8192 : want) == -ENOSPC &&
+					    !__atomic_load_n(&rc->nr_staged, __ATOMIC_RELAXED))
+						give_up(rc, "the swap file is full", true);
+				}
+				progress += writeout(rc, left);
+			}
+		}
+		if (progress > 0) {
+			stuck = 0;
+			wake_handlers(rc);
+			continue;
+		}
+		/*
+		 * No room made this round: let faults go over the budget rather
+		 * than wait on nothing; say so once it is not a passing moment
+		 * (pages in flight, being touched again) but the state of things.
+		 */
+		stuck++;
+		if (!can_swap)
+			give_up(rc, "writing the swap file fails", true);
+		else if (swap_used(&rc->swap) >= rc->swap.nr_slots)
+			give_up(rc, "the swap file is full", true);
+		else
+			give_up(rc, "nothing more can be evicted (pages shared with a child since fork, "
+				    "or not writable)", stuck >= 50);
+		wait_kick(rc, 100);
+	}
+	return NULL;
+}
+
+/* ---- lifetime ---- */
+
+int reclaim_init(struct reclaim *rc, struct mm *mm, struct address_space **mappings,
+		 const struct pager_config *cfg, int handler_wake_fd, char *err, size_t errlen)
+{
+	long delta;
+	int r;
+
+	memset(rc, 0, sizeof(*rc));
+	rc->mm = mm;
+	rc->mappings = mappings;
+	rc->kick_fd = -1;
+	rc->swap.fd = -1;
+	rc->handler_wake_fd = handler_wake_fd;
+	if (!cfg->budget_bytes)
+		return 0;
+	rc->limit = (long)(cfg->budget_bytes >> PAGE_SHIFT);
+	delta = rc->limit / 64 > 256 ? rc->limit / 64 : 256;
+	rc->high = rc->limit - delta;
+	rc->low = rc->limit - 2 * delta;
+	if (rc->low < rc->limit / 4)
+		rc->low = rc->limit / 4;
+	if (!(mm->uffd.features & UFFD_FEATURE_MOVE)) {
+		snprintf(err, errlen, "PAGER_BUDGET needs UFFDIO_MOVE (Linux 6.8 or later)");
+		return -ENOTSUP;
+	}
+	r = swap_open(&rc->swap, mm, cfg->swap_path, cfg->swap_bytes, err, errlen);
+	if (r)
+		return r;
+	rc->fifo_cap = (size_t)rc->limit * 2 + 4096;
+	rc->fifo = kcalloc(rc->fifo_cap, sizeof(*rc->fifo));
+	rc->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rc->depth = WRITE_DEPTH;
+	if (!rc->fifo || rc->kick_fd < 0) {
+		snprintf(err, errlen, "reclaim: %s", strerror(rc->fifo ? errno : ENOMEM));
+		reclaim_destroy(rc);
+		return -ENOMEM;
+	}
+	rc->enabled = true;
+	return 0;
+}
+
+int reclaim_start(struct reclaim *rc)
+{
+	sigset_t all, old;
+	int r;
+
+	if (!rc->enabled)
+		return 0;
+	r = io_uring_queue_init(rc->depth, &rc->ring, 0);
+	if (r < 0)
+		return r;
+	fcntl(rc->ring.ring_fd, F_SETFD, FD_CLOEXEC);
+	rc->stopping = false;
+	/* Like the handlers: no signal handler of the program may run here. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&rc->thread, NULL, reclaim_main, rc);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		io_uring_queue_exit(&rc->ring);
+		return -r;
+	}
+	rc->started = true;
+	return 0;
+}
+
+void reclaim_stop(struct reclaim *rc)
+{
+	if (!rc->started)
+		return;
+	__atomic_store_n(&rc->stopping, true, __ATOMIC_RELEASE);
+	eventfd_write(rc->kick_fd, 1);
+	pthread_join(rc->thread, NULL);
+	io_uring_queue_exit(&rc->ring);
+	rc->started = false;
+}
+
+void reclaim_destroy(struct reclaim *rc)
+{
+	reclaim_stop(rc);
+	if (rc->swap.stage || rc->swap.fd >= 0)
+		swap_close(&rc->swap);
+	kfree(rc->fifo);
+	rc->fifo = NULL;
+	if (rc->kick_fd >= 0)
+		close(rc->kick_fd);
+	rc->kick_fd = -1;
+	rc->enabled = false;
+}
+
+void reclaim_fork_prepare(struct reclaim *rc)
+{
+	struct mm *mm = rc->mm;
+
+	if (!rc->enabled)
+		return;
+	/* The child will hold references of its own: count them before it exists. */
+	for (size_t k = 0; k < mm->nr_vmas; k++) {
+		struct vma *v = mm->vmas[k];
+
+		if (v->mapping || !v->swp)
+			continue;
+		for (size_t i = 0; i < vma_pages(v); i++)
+			if (pte_get(v, i) & PTE_SWAP)
+				swap_dup(&rc->swap, v->swp[i]);
+	}
+	for (swp_entry_t e = 0; e < rc->swap.nr_slots; e++)
+		if (swapcache_state(&rc->swap, e) != SC_NONE)
+			swap_dup(&rc->swap, e);
+}
+
+int reclaim_fork_child(struct reclaim *rc, int handler_wake_fd)
+{
+	struct mm *mm = rc->mm;
+	swp_entry_t e;
+	int r;
+
+	rc->handler_wake_fd = handler_wake_fd;
+	if (!rc->enabled)
+		return 0;
+	rc->started = false;
+	close(rc->kick_fd);
+	rc->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* Reads the parent started will not complete here. */
+	for (size_t k = 0; k < mm->nr_vmas; k++) {
+		struct vma *v = mm->vmas[k];
+
+		if (v->mapping || !v->swp)
+			continue;
+		for (size_t i = 0; i < vma_pages(v); i++)
+			if (pte_get(v, i) & PTE_LOCKED)
+				pte_set(v, i, pte_get(v, i) & (uint8_t)~PTE_LOCKED);
+	}
+	/* Our copy of the swap cache: every page in it is staged, in slot order. */
+	rc->fifo_head = rc->fifo_len = 0;
+	rc->nr_staged = 0;
+	for (e = 0; e < rc->swap.nr_slots; e++) {
+		if (swapcache_state(&rc->swap, e) == SC_NONE)
+			continue;
+		swapcache_set(&rc->swap, e, SC_STAGED);
+		rc->nr_staged++;
+		if (rc->fifo_len && rc->fifo[(rc->fifo_head + rc->fifo_len - 1) % rc->fifo_cap].slot +
+						rc->fifo[(rc->fifo_head + rc->fifo_len - 1) % rc->fifo_cap].nr ==
+					e &&
+		    rc->fifo[(rc->fifo_head + rc->fifo_len - 1) % rc->fifo_cap].nr < RUN_MAX)
+			rc->fifo[(rc->fifo_head + rc->fifo_len - 1) % rc->fifo_cap].nr++;
+		else
+			fifo_push(rc, e, 1);
+	}
+	r = swap_register(&rc->swap, mm);
+	if (r)
+		return r;
+	return reclaim_start(rc);
+}
+
+int reclaim_swapin_range(struct reclaim *rc, struct vma *v, size_t first, size_t end)
+{
+	struct mm *mm = rc->mm;
+	char *buf = NULL;
+	int err = 0;
+
+	for (size_t i = first; i < end; i++) {
+		uint8_t p = pte_get(v, i);
+		uintptr_t addr = v->start + (i << PAGE_SHIFT);
+		swp_entry_t e;
+		const void *src;
+		long r;
+
+		if (!(p & PTE_SWAP) || !rc->enabled)
+			continue;
+		e = v->swp[i];
+		if (swapcache_state(&rc->swap, e) != SC_NONE) {
+			src = (const void *)swap_stage_addr(&rc->swap, e); /* staged or being written: there */
+		} else {
+			if (!buf && !(buf = kpages(PAGE_SIZE)))
+				return -ENOMEM;
+			if (sys_pread(rc->swap.fd, buf, PAGE_SIZE, (off_t)e << PAGE_SHIFT) != (ssize_t)PAGE_SIZE) {
+				err = -EIO;
+				continue;
+			}
+			src = buf;
+		}
+		r = mm->ops->install_copy(mm, addr, src, PAGE_SIZE);
+		if (r < 0 && r != -EEXIST) {
+			err = (int)r;
+			continue;
+		}
+		if (swap_free(&rc->swap, e) == 1 && swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY))
+			swapcache_taken(rc, e);
+		pte_set(v, i, PTE_PRESENT);
+		__atomic_add_fetch(&rc->nr_anon, 1, __ATOMIC_RELAXED);
+	}
+	kpages_free(buf, PAGE_SIZE);
+	return err;
+}
+
+void reclaim_stats(struct reclaim *rc, struct pager_stats *st)
+{
+	stats_sum(st, &rc->stats);
+	st->resident_bytes = (uint64_t)reclaim_resident(rc) << PAGE_SHIFT;
+	st->peak_resident_bytes = (uint64_t)__atomic_load_n(&rc->peak, __ATOMIC_RELAXED) << PAGE_SHIFT;
+	st->swapcache_bytes = (uint64_t)__atomic_load_n(&rc->nr_swapcache, __ATOMIC_RELAXED) << PAGE_SHIFT;
+	st->swap_used_bytes = rc->enabled ? (uint64_t)swap_used(&rc->swap) << PAGE_SHIFT : 0;
+	st->budget_bytes = (uint64_t)rc->limit << PAGE_SHIFT;
+}
