@@ -121,7 +121,12 @@ static struct address_space *get_mapping(struct pager_engine *eng, int fd, const
 		as = mapping_create(&eng->mm, fd, st, pages);
 		if (!as)
 			return NULL;
-		as->acct = &eng->rc.nr_file;
+		/*
+		 * Shared anonymous memory cannot be evicted (no swap for it yet):
+		 * counting it would only make reclaim evict everything else.
+		 */
+		if (!as->anon)
+			as->acct = &eng->rc.nr_file;
 		as->next = eng->mappings;
 		eng->mappings = as;
 	} else if ((rc = mapping_grow(&eng->mm, as, pages))) {
@@ -299,6 +304,8 @@ static int vma_register(struct pager_engine *eng, struct vma *v)
 	v->minor = wp && (eng->mm.uffd.features & UFFD_FEATURE_MINOR_SHMEM);
 	v->wp = wp;
 	if (wp)
+		v->mapping->ever_written = true;
+	if (wp)
 		mode |= UFFDIO_REGISTER_MODE_WP;
 	if (v->minor)
 		mode |= UFFDIO_REGISTER_MODE_MINOR;
@@ -393,8 +400,20 @@ static void engine_writeback_all(struct pager_engine *eng, bool report, int *err
 static void atexit_writeback(void)
 {
 	pthread_mutex_lock(&engines_lock);
-	for (struct pager_engine *e = engines; e; e = e->next)
+	for (struct pager_engine *e = engines; e; e = e->next) {
 		engine_writeback_all(e, false, NULL);
+		/*
+		 * A child of fork shares the swap file's slot map with its parent:
+		 * what it still holds there must go back, or the parent's swap
+		 * fills with slots nobody uses.  (The parent's own file goes with it.)
+		 */
+		if (e->rc.forked) {
+			reclaim_stop(&e->rc);
+			pthread_rwlock_wrlock(&e->mm.lock);
+			reclaim_release_all(&e->rc);
+			pthread_rwlock_unlock(&e->mm.lock);
+		}
+	}
 	pthread_mutex_unlock(&engines_lock);
 }
 
@@ -476,6 +495,15 @@ struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err,
 		eng->env.ra_min = 1;
 	if (eng->env.ra_min > eng->env.ra_max)
 		eng->env.ra_min = eng->env.ra_max;
+	/*
+	 * A random miss reads a whole readahead window around it: cheap when
+	 * memory is plenty.  Under a budget, the kernel's own read-around
+	 * (read_ahead_kb, 128 KiB): 2 MiB per random touch would evict faster
+	 * than a random reader can use what it brought in.
+	 */
+	eng->env.around_pages = eng->env.ra_max;
+	if (eng->cfg.budget_bytes && eng->env.around_pages > 32)
+		eng->env.around_pages = eng->env.fa_pages > 32 ? eng->env.fa_pages : 32;
 	eng->env.nr_handlers = eng->nr_handlers = eng->cfg.handler_threads ? eng->cfg.handler_threads : 1;
 	pthread_mutex_init(&eng->env.req_lock, NULL);
 	eng->env.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -815,11 +843,17 @@ int pager_engine_munmap(struct pager_engine *eng, void *addr, size_t len)
 
 	pthread_rwlock_wrlock(&eng->mm.lock);
 	/* Stores in the range reach the file after the unmap, from the cache. */
-	if (!(start & ~PAGE_MASK) && end > start)
+	if (!(start & ~PAGE_MASK) && end > start) {
 		wb_collect(eng, start, end, false, &set);
+		/*
+		 * Our vmas first: splitting them allocates, and an allocation made
+		 * after the kernel's unmap could land in the hole the program just
+		 * made (and would not fault there as the kernel's unmap says).
+		 */
+		if (mm_unmap_range(&eng->mm, start, end, &engine_vma_hooks, eng))
+			pr_err("out of memory splitting a vma at %#lx", (unsigned long)start);
+	}
 	rc = sys_munmap(addr, len);
-	if (rc == 0 && mm_unmap_range(&eng->mm, start, end, &engine_vma_hooks, eng))
-		pr_err("out of memory splitting a vma at %#lx", (unsigned long)start);
 	pthread_rwlock_unlock(&eng->mm.lock);
 	wb_flush(&set, false, false);
 	return rc;

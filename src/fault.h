@@ -33,6 +33,7 @@ struct fault_env {
 	struct mm *mm;
 	uint32_t fa_pages; /* fault-around, pages (a power of two) */
 	uint32_t ra_min, ra_max; /* readahead window, pages */
+	uint32_t around_pages; /* read around a random miss, pages */
 	int wake_fd; /* eventfd: requests queued, or stop */
 	bool stopping;
 	unsigned nr_handlers;

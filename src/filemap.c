@@ -186,8 +186,8 @@ static void punch(struct address_space *as, pgoff_t from, pgoff_t to)
 	account(as, -gone);
 }
 
-/* Write pages [index, index + nr) from the memfd to the file.  0 or -errno. */
-static int write_pages_out(struct address_space *as, pgoff_t index, uint32_t nr)
+/* Write pages [index, index + nr) from the memfd to the file.  0 or -errno; *written: pages. */
+static int write_pages_out(struct address_space *as, pgoff_t index, uint32_t nr, long *written)
 {
 	off_t pos = (off_t)(index << PAGE_SHIFT), end = (off_t)((index + nr) << PAGE_SHIFT);
 	int64_t size = __atomic_load_n(&as->size, __ATOMIC_RELAXED);
@@ -199,20 +199,31 @@ static int write_pages_out(struct address_space *as, pgoff_t index, uint32_t nr)
 	if (end > size)
 		end = size; /* never past EOF: the file must not grow */
 	while (pos < end && !rc) {
-		ssize_t n = sys_pread(as->memfd, buf, (size_t)(end - pos), pos);
+		size_t half = (size_t)READ_RUN_PAGES << (PAGE_SHIFT - 1);
+		size_t len = (size_t)(end - pos) < half ? (size_t)(end - pos) : half;
+		ssize_t n = sys_pread(as->memfd, buf, len, pos), f;
 
 		if (n <= 0) {
 			rc = n < 0 ? -errno : -EIO;
 			break;
 		}
-		for (ssize_t done = 0; done < n;) {
-			ssize_t w = sys_pwrite(as->fd, buf + done, (size_t)(n - done), pos + done);
+		/* Only pages that differ from the file are written (usually none). */
+		f = sys_pread(as->fd, buf + half, (size_t)n, pos);
+		for (ssize_t off = 0; off < n && !rc; off += (ssize_t)PAGE_SIZE) {
+			size_t pl = (size_t)(n - off) < PAGE_SIZE ? (size_t)(n - off) : PAGE_SIZE;
 
-			if (w <= 0) {
-				rc = w < 0 ? -errno : -EIO;
-				break;
+			if (f >= off + (ssize_t)pl && !memcmp(buf + off, buf + half + off, pl))
+				continue;
+			(*written)++;
+			for (size_t done = 0; done < pl;) {
+				ssize_t w = sys_pwrite(as->fd, buf + off + done, pl - done, pos + off + (off_t)done);
+
+				if (w <= 0) {
+					rc = w < 0 ? -errno : -EIO;
+					break;
+				}
+				done += (size_t)w;
 			}
-			done += w;
 		}
 		pos += n;
 	}
@@ -221,7 +232,7 @@ static int write_pages_out(struct address_space *as, pgoff_t index, uint32_t nr)
 }
 
 long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,
-		   bool writeback)
+		   bool writeback, long *written)
 {
 	uint32_t locked = 0;
 	long gone = 0;
@@ -268,7 +279,11 @@ long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint3
 		for (pgoff_t i = lo; i < hi; i++)
 			pte_clear(v, (size_t)(i - v->pgoff));
 	}
-	if (writeback_flush(as, false, false) || write_pages_out(as, index, locked) ||
+	pthread_mutex_lock(&as->wb_lock);
+	for (size_t k = 0; k < as->nr_dirty; k++)
+		*written += (long)(as->dirty[k].end - as->dirty[k].start);
+	pthread_mutex_unlock(&as->wb_lock);
+	if (writeback_flush(as, false, false) || write_pages_out(as, index, locked, written) ||
 	    as->wb_err) {
 		for (uint32_t k = 0; k < locked; k++)
 			set_page_state(as, index + k, PG_UPTODATE);
@@ -438,7 +453,7 @@ void filemap_add_zero_pages(struct mm *mm, struct address_space *as, pgoff_t ind
 		set_page_state(as, index + i, PG_UPTODATE);
 }
 
-void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int res,
+bool filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int res,
 		       struct pager_stats *st)
 {
 	struct address_space *as = r->owner;
@@ -449,7 +464,7 @@ void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int r
 		if (res > 0)
 			r->done += (size_t)res;
 		if (io_queue_read(io, r) == 0)
-			return;
+			return false;
 		res = -EIO;
 	}
 	if (res < 0) {
@@ -474,6 +489,7 @@ void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int r
 	}
 	io_req_put(io, r);
 	mapping_put(as);
+	return state == PG_UPTODATE;
 }
 
 bool filemap_write_through(struct address_space *as, off_t off, size_t len)

@@ -65,6 +65,12 @@ struct address_space {
 	 * then on every cached page counts as dirty when we write back.
 	 */
 	bool shared_with_child;
+	/*
+	 * A shared mapping that writes has mapped this file: its pages may be
+	 * on the dirty list, or differ from the file, even once that mapping is
+	 * gone, so reclaim writes them back before dropping them.
+	 */
+	bool ever_written;
 	/* Pages in the memfd, as we count them (the budget's share of this file). */
 	long nr_cached;
 	long *acct; /* the engine's count of page-cache pages, or NULL */
@@ -134,7 +140,8 @@ void filemap_add_zero_pages(struct mm *mm, struct address_space *as, pgoff_t ind
  * them uptodate, or mark them in error, or resubmit a short read.  Caller
  * holds mm->lock for reading.
  */
-void filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int res,
+/* Returns true when pages went into the cache (false: error, or the read goes on). */
+bool filemap_read_done(struct mm *mm, struct io_ctx *io, struct io_req *r, int res,
 		       struct pager_stats *st);
 
 /*
@@ -157,11 +164,12 @@ void filemap_read_through(struct address_space *as, char *buf, off_t off, size_t
  * the cache (out of every mapping at once; private copies stay).  With
  * `writeback` (a file that shared mappings write), each page is locked
  * against faults, unmapped from the shared mappings and written to the file
- * first; a page whose write fails stays.  Caller holds mm->lock for
+ * first (only pages that differ from the file are written: *written counts
+ * them); a page whose write fails stays.  Caller holds mm->lock for
  * reading.  Returns the pages dropped.
  */
 long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,
-		   bool writeback);
+		   bool writeback, long *written);
 
 /* An error was reported on this page: let the next access try again. */
 void filemap_clear_error(struct address_space *as, pgoff_t index);

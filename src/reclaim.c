@@ -82,13 +82,73 @@ static void fifo_push(struct reclaim *rc, swp_entry_t slot, uint32_t nr)
 }
 
 /* Drop the swap cache page of slot e, which was taken to SC_BUSY: release the cache's reference. */
-void swapcache_taken(struct reclaim *rc, swp_entry_t e)
+void swapcache_taken(struct reclaim *rc, swp_entry_t e, int was)
 {
 	sys_madvise((void *)swap_stage_addr(&rc->swap, e), PAGE_SIZE, MADV_DONTNEED);
 	swapcache_set(&rc->swap, e, SC_NONE);
 	swap_free(&rc->swap, e);
 	__atomic_sub_fetch(&rc->nr_swapcache, 1, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&rc->nr_staged, 1, __ATOMIC_RELAXED);
+	if (was == SC_STAGED)
+		__atomic_sub_fetch(&rc->nr_staged, 1, __ATOMIC_RELAXED);
+}
+
+int swapcache_grab(struct swap *s, swp_entry_t e)
+{
+	if (swapcache_cmpxchg(s, e, SC_STAGED, SC_BUSY))
+		return SC_STAGED;
+	if (swapcache_cmpxchg(s, e, SC_CLEAN, SC_BUSY))
+		return SC_CLEAN;
+	return 0;
+}
+
+void swapcache_add_clean(struct reclaim *rc, swp_entry_t e, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		swap_dup(&rc->swap, e + k); /* the cache's reference */
+		swapcache_set(&rc->swap, e + k, SC_CLEAN);
+	}
+	__atomic_add_fetch(&rc->nr_swapcache, n, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&rc->nr_clean, n, __ATOMIC_RELAXED);
+	pthread_spin_lock(&rc->ffifo_lock);
+	if (rc->cfifo_len == rc->cfifo_cap) {
+		rc->cfifo_head = (rc->cfifo_head + 1) % rc->cfifo_cap; /* the clock finds them */
+		rc->cfifo_len--;
+	}
+	rc->cfifo[(rc->cfifo_head + rc->cfifo_len++) % rc->cfifo_cap] = (struct sc_run){ e, n };
+	pthread_spin_unlock(&rc->ffifo_lock);
+	reclaim_note_peak(rc);
+}
+
+/* Drop up to `want` clean swap cache pages, oldest first: no I/O, their slots hold them. */
+static long drop_clean(struct reclaim *rc, long want)
+{
+	long done = 0;
+
+	pthread_rwlock_rdlock(&rc->mm->lock);
+	while (done < want) {
+		struct sc_run run;
+		bool got = false;
+
+		pthread_spin_lock(&rc->ffifo_lock);
+		if (rc->cfifo_len) {
+			run = rc->cfifo[rc->cfifo_head];
+			rc->cfifo_head = (rc->cfifo_head + 1) % rc->cfifo_cap;
+			rc->cfifo_len--;
+			got = true;
+		}
+		pthread_spin_unlock(&rc->ffifo_lock);
+		if (!got)
+			break;
+		for (uint32_t k = 0; k < run.nr; k++) {
+			if (!swapcache_cmpxchg(&rc->swap, run.slot + k, SC_CLEAN, SC_BUSY))
+				continue; /* moved back by a fault: it was used */
+			swapcache_taken(rc, run.slot + k, SC_CLEAN);
+			__atomic_sub_fetch(&rc->nr_clean, 1, __ATOMIC_RELAXED);
+			done++;
+		}
+	}
+	pthread_rwlock_unlock(&rc->mm->lock);
+	return done;
 }
 
 void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_t end)
@@ -105,9 +165,11 @@ void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_
 		if ((p & PTE_SWAP) && rc->enabled) {
 			swp_entry_t e = v->swp[i];
 
+			int was;
+
 			/* Only our swap cache holds it now: no one will ever read it. */
-			if (swap_free(&rc->swap, e) == 1 && swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY))
-				swapcache_taken(rc, e);
+			if (swap_free(&rc->swap, e) == 1 && (was = swapcache_grab(&rc->swap, e)))
+				swapcache_taken(rc, e, was);
 		}
 		pte_set(v, i, 0);
 	}
@@ -381,6 +443,17 @@ static bool as_listed(struct reclaim *rc, uintptr_t as)
 	return false;
 }
 
+static long evict_file_run(struct reclaim *rc, struct address_space *as, pgoff_t i, uint32_t n,
+			   bool tracked)
+{
+	long written = 0, r = filemap_evict(rc->mm, as, i, n, tracked, &written);
+
+	if (r > 0)
+		stat_add(&rc->stats, file_dropped, (uint64_t)r);
+	stat_add(&rc->stats, file_written, (uint64_t)written);
+	return r > 0 ? r : 0;
+}
+
 /*
  * Drop up to `want` clean pages of the page cache, clock-wise over the
  * files.  Pages of files that shared mappings write are written back first
@@ -405,7 +478,7 @@ static long shrink_file(struct reclaim *rc, long want)
 			end = as->nr_pages;
 		if (as->anon || as->shared_with_child || !__atomic_load_n(&as->nr_cached, __ATOMIC_RELAXED))
 			rc->file_hand = end;
-		tracked = rc->file_hand < end && as_tracked(mm, as);
+		tracked = rc->file_hand < end && (as->ever_written || as_tracked(mm, as));
 		while (rc->file_hand < end && done < want) {
 			pgoff_t i = rc->file_hand;
 			uint32_t n = 0;
@@ -419,13 +492,8 @@ static long shrink_file(struct reclaim *rc, long want)
 			while (i + n < end && n < READ_RUN_PAGES && (long)n < want - done &&
 			       page_state(as, i + n) == PG_UPTODATE)
 				n++;
-			r = filemap_evict(mm, as, i, n, tracked);
-			if (r > 0) {
-				done += r;
-				stat_add(&rc->stats, file_dropped, (uint64_t)r);
-				if (tracked)
-					stat_add(&rc->stats, file_written, (uint64_t)r);
-			}
+			r = evict_file_run(rc, as, i, n, tracked);
+			done += r;
 			rc->file_hand = i + n;
 		}
 		if (rc->file_hand >= end) {
@@ -433,6 +501,70 @@ static long shrink_file(struct reclaim *rc, long want)
 			rc->file_hand = 0;
 		}
 		rc->file_hand_as = (uintptr_t)as;
+	}
+	pthread_rwlock_unlock(&mm->lock);
+	if (done)
+		wake_handlers(rc);
+	return done;
+}
+
+void reclaim_note_fill(struct reclaim *rc, struct address_space *as, pgoff_t index, uint32_t nr)
+{
+	size_t tail;
+
+	reclaim_note_peak(rc);
+	if (!rc->enabled)
+		return;
+	pthread_spin_lock(&rc->ffifo_lock);
+	if (rc->ffifo_len == rc->ffifo_cap) {
+		/* Forget the oldest run; the clock still finds its pages. */
+		rc->ffifo_head = (rc->ffifo_head + 1) % rc->ffifo_cap;
+		rc->ffifo_len--;
+	}
+	tail = (rc->ffifo_head + rc->ffifo_len) % rc->ffifo_cap;
+	rc->ffifo[tail] = (struct file_run){ .as = (uintptr_t)as, .index = index, .nr = nr };
+	rc->ffifo_len++;
+	pthread_spin_unlock(&rc->ffifo_lock);
+}
+
+static bool ffifo_pop(struct reclaim *rc, struct file_run *out)
+{
+	bool got = false;
+
+	pthread_spin_lock(&rc->ffifo_lock);
+	if (rc->ffifo_len) {
+		*out = rc->ffifo[rc->ffifo_head];
+		rc->ffifo_head = (rc->ffifo_head + 1) % rc->ffifo_cap;
+		rc->ffifo_len--;
+		got = true;
+	}
+	pthread_spin_unlock(&rc->ffifo_lock);
+	return got;
+}
+
+/*
+ * The oldest runs read into the cache go first (the kernel puts new file
+ * pages on its inactive list too): a sequential reader's pages leave behind
+ * it, never the readahead ahead of it.
+ */
+static long shrink_file_fifo(struct reclaim *rc, long want)
+{
+	struct mm *mm = rc->mm;
+	struct file_run run;
+	long done = 0;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	while (done < want && ffifo_pop(rc, &run)) {
+		struct address_space *as = (struct address_space *)run.as;
+
+		if (!as_listed(rc, run.as) || as->anon || as->shared_with_child)
+			continue;
+		if (run.index >= as->nr_pages)
+			continue;
+		if (run.index + run.nr > as->nr_pages)
+			run.nr = (uint32_t)(as->nr_pages - run.index);
+		stat_add(&rc->stats, reclaim_scanned, run.nr);
+		done += evict_file_run(rc, as, run.index, run.nr, as->ever_written || as_tracked(mm, as));
 	}
 	pthread_rwlock_unlock(&mm->lock);
 	if (done)
@@ -493,12 +625,29 @@ static void *reclaim_main(void *arg)
 		 * Like the kernel's swappiness (60): file pages are cheaper to
 		 * drop, so they are scanned more than their share.
 		 */
+		/*
+		 * Pages read ahead from swap and not used yet: the oldest go first,
+		 * and all beyond a share of the budget (they cost no write).
+		 */
+		if (__atomic_load_n(&rc->nr_clean, __ATOMIC_RELAXED)) {
+			long clean = __atomic_load_n(&rc->nr_clean, __ATOMIC_RELAXED);
+			long c = clean - rc->limit / 4;
+			long share = need * clean / (resident + 1) + 1;
+
+			progress += drop_clean(rc, c > share ? c : share);
+			if (progress >= need)
+				continue;
+		}
 		if (file) {
 			long f = anon ? need * file * 140 / (file * 140 + anon * 60) + 1 : need;
 
 			if (!can_swap || swap_used(&rc->swap) >= rc->swap.nr_slots)
 				f = need;
-			progress += shrink_file(rc, f);
+			long got = shrink_file_fifo(rc, f);
+
+			if (got < f)
+				got += shrink_file(rc, f - got);
+			progress += got;
 		}
 		if (can_swap && (anon || __atomic_load_n(&rc->nr_staged, __ATOMIC_RELAXED))) {
 			long left = need - progress, target = rc->limit / 8;
@@ -571,9 +720,14 @@ int reclaim_init(struct reclaim *rc, struct mm *mm, struct address_space **mappi
 		return r;
 	rc->fifo_cap = (size_t)rc->limit * 2 + 4096;
 	rc->fifo = kcalloc(rc->fifo_cap, sizeof(*rc->fifo));
+	rc->cfifo_cap = (size_t)rc->limit + 4096;
+	rc->cfifo = kcalloc(rc->cfifo_cap, sizeof(*rc->cfifo));
+	rc->ffifo_cap = (size_t)rc->limit + 4096;
+	rc->ffifo = kcalloc(rc->ffifo_cap, sizeof(*rc->ffifo));
+	pthread_spin_init(&rc->ffifo_lock, PTHREAD_PROCESS_PRIVATE);
 	rc->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rc->depth = WRITE_DEPTH;
-	if (!rc->fifo || rc->kick_fd < 0) {
+	if (!rc->fifo || !rc->ffifo || !rc->cfifo || rc->kick_fd < 0) {
 		snprintf(err, errlen, "reclaim: %s", strerror(rc->fifo ? errno : ENOMEM));
 		reclaim_destroy(rc);
 		return -ENOMEM;
@@ -625,6 +779,10 @@ void reclaim_destroy(struct reclaim *rc)
 		swap_close(&rc->swap);
 	kfree(rc->fifo);
 	rc->fifo = NULL;
+	kfree(rc->ffifo);
+	rc->ffifo = NULL;
+	kfree(rc->cfifo);
+	rc->cfifo = NULL;
 	if (rc->kick_fd >= 0)
 		close(rc->kick_fd);
 	rc->kick_fd = -1;
@@ -661,7 +819,9 @@ int reclaim_fork_child(struct reclaim *rc, int handler_wake_fd)
 	rc->handler_wake_fd = handler_wake_fd;
 	if (!rc->enabled)
 		return 0;
+	rc->forked = true;
 	rc->started = false;
+	pthread_spin_init(&rc->ffifo_lock, PTHREAD_PROCESS_PRIVATE);
 	close(rc->kick_fd);
 	rc->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	/* Reads the parent started will not complete here. */
@@ -676,7 +836,9 @@ int reclaim_fork_child(struct reclaim *rc, int handler_wake_fd)
 	}
 	/* Our copy of the swap cache: every page in it is staged, in slot order. */
 	rc->fifo_head = rc->fifo_len = 0;
+	rc->cfifo_head = rc->cfifo_len = 0;
 	rc->nr_staged = 0;
+	rc->nr_clean = 0;
 	for (e = 0; e < rc->swap.nr_slots; e++) {
 		if (swapcache_state(&rc->swap, e) == SC_NONE)
 			continue;
@@ -694,6 +856,28 @@ int reclaim_fork_child(struct reclaim *rc, int handler_wake_fd)
 	if (r)
 		return r;
 	return reclaim_start(rc);
+}
+
+void reclaim_release_all(struct reclaim *rc)
+{
+	struct mm *mm = rc->mm;
+
+	if (!rc->enabled)
+		return;
+	for (size_t k = 0; k < mm->nr_vmas; k++) {
+		struct vma *v = mm->vmas[k];
+
+		if (!v->mapping && v->swp)
+			reclaim_forget_pages(rc, v, 0, vma_pages(v));
+	}
+	for (swp_entry_t e = 0; e < rc->swap.nr_slots; e++) {
+		int was = swapcache_grab(&rc->swap, e);
+
+		if (!was && swapcache_cmpxchg(&rc->swap, e, SC_WRITEBACK, SC_BUSY))
+			was = SC_WRITEBACK; /* its write will not be finished by anyone */
+		if (was)
+			swapcache_taken(rc, e, was);
+	}
 }
 
 int reclaim_swapin_range(struct reclaim *rc, struct vma *v, size_t first, size_t end)
@@ -728,8 +912,8 @@ int reclaim_swapin_range(struct reclaim *rc, struct vma *v, size_t first, size_t
 			err = (int)r;
 			continue;
 		}
-		if (swap_free(&rc->swap, e) == 1 && swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY))
-			swapcache_taken(rc, e);
+		if (swap_free(&rc->swap, e) == 1 && (r = swapcache_grab(&rc->swap, e)))
+			swapcache_taken(rc, e, (int)r);
 		pte_set(v, i, PTE_PRESENT);
 		__atomic_add_fetch(&rc->nr_anon, 1, __ATOMIC_RELAXED);
 	}

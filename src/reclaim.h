@@ -50,6 +50,7 @@ struct reclaim {
 	int kick_fd; /* eventfd: wakes the reclaim thread */
 	int handler_wake_fd; /* the handlers' eventfd: parked faults look again */
 	bool stopping, started;
+	bool forked; /* this process is a child of fork: it shares the slot map */
 	pthread_t thread;
 	struct io_uring ring;
 	unsigned depth, inflight;
@@ -59,6 +60,18 @@ struct reclaim {
 		uint32_t nr;
 	} *fifo;
 	size_t fifo_cap, fifo_head, fifo_len;
+	/* The inactive list of file pages: runs in the order they were read in, oldest first. */
+	struct file_run {
+		uintptr_t as; /* checked against the engine's list before use */
+		pgoff_t index;
+		uint32_t nr;
+	} *ffifo;
+	size_t ffifo_cap, ffifo_head, ffifo_len;
+	pthread_spinlock_t ffifo_lock; /* held for a few stores, by handlers and reclaim */
+	/* Swap cache pages read ahead (SC_CLEAN), oldest first: dropped without a write. */
+	struct sc_run *cfifo;
+	size_t cfifo_cap, cfifo_head, cfifo_len;
+	long nr_clean;
 	uintptr_t anon_hand; /* the clock over anonymous memory */
 	uintptr_t file_hand_as; /* the clock over the page cache: which file ... */
 	pgoff_t file_hand; /* ... and where in it */
@@ -95,6 +108,9 @@ static inline void reclaim_charge(struct reclaim *rc, long *counter, long pages)
 
 void reclaim_kick(struct reclaim *rc);
 
+/* Pages [index, index + nr) of as were read into the cache: the tail of the file inactive list. */
+void reclaim_note_fill(struct reclaim *rc, struct address_space *as, pgoff_t index, uint32_t nr);
+
 /*
  * Must a fault that adds memory wait for reclaim?  (At the budget, unless
  * reclaim has given up on it.)  Kicks reclaim when it says yes.
@@ -110,9 +126,23 @@ void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_
 
 /*
  * The swap cache page of slot e is being moved back (the fault path took it
- * from SC_STAGED to SC_BUSY): done; release the cache's reference.
+ * from `was` (SC_STAGED or SC_CLEAN) to SC_BUSY): done; release the cache's
+ * reference.
  */
-void swapcache_taken(struct reclaim *rc, swp_entry_t e);
+void swapcache_taken(struct reclaim *rc, swp_entry_t e, int was);
+
+/* Take slot e's swap cache page to SC_BUSY if it is staged or clean; returns what it was, or 0. */
+int swapcache_grab(struct swap *s, swp_entry_t e);
+
+/* Pages read ahead from swap slots [e, e + n) went into the swap cache, clean. */
+void swapcache_add_clean(struct reclaim *rc, swp_entry_t e, uint32_t n);
+
+/*
+ * At exit: give back every reference this process holds in the slot map
+ * (its swapped pages, its swap cache); the reclaim thread is stopped and
+ * mm->lock held for writing.  Swapped pages can no longer be read after it.
+ */
+void reclaim_release_all(struct reclaim *rc);
 
 /* Bring every swapped page of [first, end) of v back, synchronously (release of a range). */
 int reclaim_swapin_range(struct reclaim *rc, struct vma *v, size_t first, size_t end);

@@ -477,14 +477,31 @@ static void write_json(const char *path, const struct pager_stats *st)
 		", \"anon_write\": %" PRIu64 ", \"file_hit\": %" PRIu64 ", \"file_miss\": %" PRIu64
 		", \"readahead\": %" PRIu64 ", \"readahead_pages\": %" PRIu64 ", \"sigbus\": %" PRIu64
 		", \"pages_installed\": %" PRIu64 ", \"pages_read\": %" PRIu64
-		", \"bytes_read\": %" PRIu64 ", \"peak_rss_kib\": %" PRIu64
-		", \"latency_ns\": {\"p50\": %" PRIu64 ", \"p90\": %" PRIu64 ", \"p99\": %" PRIu64
-		", \"max\": %" PRIu64 "}}\n",
+		", \"bytes_read\": %" PRIu64 ", \"peak_rss_kib\": %" PRIu64,
 		getpid(), st->faults, st->anon_zero, st->anon_write, st->file_hit, st->file_miss,
 		st->readahead, st->readahead_pages, st->sigbus, st->pages_installed, st->pages_read,
-		st->bytes_read, peak_rss_kib(), pager_stats_percentile(st, 50),
-		pager_stats_percentile(st, 90), pager_stats_percentile(st, 99),
-		pager_stats_percentile(st, 100));
+		st->bytes_read, peak_rss_kib());
+	/* The memory budget and swap: counts in pages, the gauges in bytes. */
+	fprintf(f,
+		", \"swap_faults\": %" PRIu64 ", \"swapcache_hits\": %" PRIu64 ", \"swap_in\": %" PRIu64
+		", \"swap_readahead\": %" PRIu64 ", \"swap_out\": %" PRIu64
+		", \"reclaim_scanned\": %" PRIu64 ", \"reclaim_deactivated\": %" PRIu64
+		", \"file_dropped\": %" PRIu64 ", \"file_written\": %" PRIu64
+		", \"file_refaults\": %" PRIu64 ", \"swap_errors\": %" PRIu64
+		", \"budget_waits\": %" PRIu64 ", \"unevictable\": %" PRIu64
+		", \"resident_bytes\": %" PRIu64 ", \"peak_resident_bytes\": %" PRIu64
+		", \"swapcache_bytes\": %" PRIu64 ", \"swap_used_bytes\": %" PRIu64
+		", \"budget_bytes\": %" PRIu64,
+		st->swap_faults, st->swapcache_hits, st->swap_in, st->swap_readahead, st->swap_out,
+		st->reclaim_scanned, st->reclaim_deactivated, st->file_dropped, st->file_written,
+		st->file_refaults, st->swap_errors, st->budget_waits, st->unevictable,
+		st->resident_bytes, st->peak_resident_bytes, st->swapcache_bytes, st->swap_used_bytes,
+		st->budget_bytes);
+	fprintf(f,
+		", \"latency_ns\": {\"p50\": %" PRIu64 ", \"p90\": %" PRIu64 ", \"p99\": %" PRIu64
+		", \"max\": %" PRIu64 "}}\n",
+		pager_stats_percentile(st, 50), pager_stats_percentile(st, 90),
+		pager_stats_percentile(st, 99), pager_stats_percentile(st, 100));
 	fclose(f);
 }
 

@@ -54,6 +54,46 @@ static void print_ns(FILE *out, const char *name, uint64_t ns)
 		fprintf(out, "  %s < %" PRIu64 " ns", name, ns);
 }
 
+static double mib(uint64_t bytes)
+{
+	return (double)bytes / 1048576.0;
+}
+
+static double pages_mib(uint64_t pages)
+{
+	return (double)pages * 4096.0 / 1048576.0; /* 4096: PAGE_SIZE (mm.h) */
+}
+
+/*
+ * The memory budget and swap.  No line here starts with "pager: peak
+ * resident": that one is the shim's (the process's VmHWM).
+ */
+static void print_budget(const struct pager_stats *st, FILE *out)
+{
+	if (st->budget_bytes)
+		fprintf(out, "pager: budget %.1f MiB:", mib(st->budget_bytes));
+	else
+		fprintf(out, "pager: no budget:");
+	fprintf(out,
+		" resident %.1f MiB now (%.1f MiB in the swap cache), %.1f MiB at most;"
+		" %.1f MiB of swap in use\n",
+		mib(st->resident_bytes), mib(st->swapcache_bytes), mib(st->peak_resident_bytes),
+		mib(st->swap_used_bytes));
+	fprintf(out, "pager: swap: %" PRIu64 " pages (%.1f MiB) out, %" PRIu64
+		     " pages (%.1f MiB) in, %" PRIu64 " of them read ahead; %" PRIu64
+		     " swap faults, %" PRIu64 " swap-cache hits\n",
+		st->swap_out, pages_mib(st->swap_out), st->swap_in, pages_mib(st->swap_in),
+		st->swap_readahead, st->swap_faults, st->swapcache_hits);
+	fprintf(out, "pager: reclaim: %" PRIu64 " pages scanned, %" PRIu64
+		     " deactivated; file pages: %" PRIu64 " dropped, %" PRIu64
+		     " written back, %" PRIu64 " refaults\n",
+		st->reclaim_scanned, st->reclaim_deactivated, st->file_dropped, st->file_written,
+		st->file_refaults);
+	fprintf(out, "pager: %" PRIu64 " swap errors, %" PRIu64 " budget waits, %" PRIu64
+		     " unevictable pages\n",
+		st->swap_errors, st->budget_waits, st->unevictable);
+}
+
 void pager_stats_print(const struct pager_stats *st, FILE *out)
 {
 	fprintf(out, "pager: %" PRIu64 " faults: %" PRIu64 " anon zero, %" PRIu64
@@ -71,4 +111,9 @@ void pager_stats_print(const struct pager_stats *st, FILE *out)
 	print_ns(out, "p99", pager_stats_percentile(st, 99));
 	print_ns(out, "max", pager_stats_percentile(st, 100));
 	fprintf(out, "\n");
+	if (st->budget_bytes || st->swap_faults || st->swapcache_hits || st->swap_in ||
+	    st->swap_readahead || st->swap_out || st->reclaim_scanned || st->reclaim_deactivated ||
+	    st->file_dropped || st->file_written || st->file_refaults || st->swap_errors ||
+	    st->budget_waits || st->unevictable || st->swap_used_bytes)
+		print_budget(st, out);
 }

@@ -97,6 +97,8 @@ int swap_open(struct swap *s, struct mm *mm, const char *path, size_t bytes, cha
 		snprintf(err, errlen, "swap cache staging area: %s", strerror(errno));
 		goto fail;
 	}
+	/* Never a huge page here: a slot is moved in and out one 4 KiB page at a time. */
+	sys_madvise(s->stage, (size_t)s->nr_slots << PAGE_SHIFT, MADV_NOHUGEPAGE);
 	rc = swap_register(s, mm);
 	if (rc) {
 		snprintf(err, errlen, "registering the swap cache: %s", strerror(-rc));

@@ -32,7 +32,13 @@
 typedef uint32_t swp_entry_t; /* a slot number */
 
 /* The swap cache state of a slot, in this process (cache[]). */
-enum { SC_NONE = 0, SC_STAGED, SC_BUSY, SC_WRITEBACK };
+enum {
+	SC_NONE = 0,
+	SC_STAGED, /* in the staging area, not yet written */
+	SC_BUSY, /* being moved back, or dropped */
+	SC_WRITEBACK, /* being written */
+	SC_CLEAN, /* in the staging area and the same on disk (read ahead): dropped without a write */
+};
 
 /* Shared between parent and children (MAP_SHARED). */
 struct swap_shared {

@@ -3,7 +3,9 @@
  * documented defaults; every PAGER_* variable parsed; sizes in bytes or with
  * K/M/G suffixes (k, K, KiB, KB; the same for M and G), rounded UP to whole
  * pages (4 KiB: "100" is 4096 and "4097" is 8192); bad values fail with -1,
- * errno EINVAL and a message that names the variable.
+ * errno EINVAL and a message that names the variable.  The memory budget:
+ * PAGER_BUDGET (0, or at least 4M), PAGER_SWAP_SIZE (1M to 16T, default 8G),
+ * PAGER_SWAP_FILE (a path, copied as given; "" refused).
  */
 #include "helpers.h"
 #include "pager.h"
@@ -14,7 +16,8 @@
 
 static const char *const vars[] = { "PAGER_FAULT_AROUND", "PAGER_READAHEAD_MIN",
 				    "PAGER_READAHEAD_MAX", "PAGER_THREADS", "PAGER_IO_DEPTH",
-				    "PAGER_LOG" };
+				    "PAGER_LOG", "PAGER_BUDGET", "PAGER_SWAP_FILE",
+				    "PAGER_SWAP_SIZE" };
 
 static struct pager_config cfg, def;
 static char err[256];
@@ -47,6 +50,56 @@ START_TEST(defaults)
 	ck_assert_uint_eq(cfg.handler_threads, 1);
 	ck_assert_uint_eq(cfg.io_queue_depth, 64);
 	ck_assert_int_eq(cfg.log_level, PAGER_LOG_WARN);
+	ck_assert_uint_eq(cfg.budget_bytes, 0); /* no limit */
+	ck_assert_ptr_null(cfg.swap_path); /* a temporary file */
+	ck_assert_uint_eq(cfg.swap_bytes, 8 * GiB);
+}
+END_TEST
+
+START_TEST(budget)
+{
+	ck_assert_msg(with_env("PAGER_BUDGET", "64M") == 0, "%s", err);
+	ck_assert_uint_eq(cfg.budget_bytes, 64 * MiB);
+	ck_assert_msg(with_env("PAGER_BUDGET", "0") == 0, "%s", err); /* no limit */
+	ck_assert_uint_eq(cfg.budget_bytes, 0);
+	ck_assert_msg(with_env("PAGER_BUDGET", "4M") == 0, "%s", err); /* the smallest */
+	ck_assert_uint_eq(cfg.budget_bytes, 4 * MiB);
+	ck_assert_msg(with_env("PAGER_BUDGET", "4095K") == 0, "%s", err); /* rounded up to 4M */
+	ck_assert_uint_eq(cfg.budget_bytes, 4 * MiB);
+	ck_assert_msg(with_env("PAGER_BUDGET", "2G") == 0, "%s", err);
+	ck_assert_uint_eq(cfg.budget_bytes, 2 * GiB);
+	ck_assert_msg(with_env("PAGER_BUDGET", "5000000") == 0, "%s", err); /* whole pages */
+	ck_assert_uint_eq(cfg.budget_bytes, (5000000 + 4095) / 4096 * 4096);
+	/* The budget alone changes nothing else. */
+	ck_assert_ptr_null(cfg.swap_path);
+	ck_assert_uint_eq(cfg.swap_bytes, 8 * GiB);
+}
+END_TEST
+
+START_TEST(swap_size_and_file)
+{
+	static char path[] = "/var/tmp/some swap file";
+
+	ck_assert_msg(with_env("PAGER_SWAP_SIZE", "1G") == 0, "%s", err);
+	ck_assert_uint_eq(cfg.swap_bytes, 1 * GiB);
+	ck_assert_msg(with_env("PAGER_SWAP_SIZE", "1M") == 0, "%s", err); /* the smallest */
+	ck_assert_uint_eq(cfg.swap_bytes, 1 * MiB);
+	ck_assert_msg(with_env("PAGER_SWAP_SIZE", "16T") == 0, "%s", err); /* the largest */
+	ck_assert_uint_eq(cfg.swap_bytes, 16 * 1024 * GiB);
+	ck_assert_msg(with_env("PAGER_SWAP_SIZE", "1048577") == 0, "%s", err); /* whole pages */
+	ck_assert_uint_eq(cfg.swap_bytes, 1 * MiB + 4 * KiB);
+	unsetenv("PAGER_SWAP_SIZE");
+	ck_assert_msg(with_env("PAGER_SWAP_FILE", path) == 0, "%s", err);
+	ck_assert_str_eq(cfg.swap_path, path); /* as given, spaces and all */
+	ck_assert_uint_eq(cfg.swap_bytes, 8 * GiB);
+	ck_assert_uint_eq(cfg.budget_bytes, 0);
+	/* All three together. */
+	setenv("PAGER_BUDGET", "32M", 1);
+	setenv("PAGER_SWAP_SIZE", "256M", 1);
+	ck_assert_msg(with_env("PAGER_SWAP_FILE", "/tmp/s") == 0, "%s", err);
+	ck_assert_uint_eq(cfg.budget_bytes, 32 * MiB);
+	ck_assert_uint_eq(cfg.swap_bytes, 256 * MiB);
+	ck_assert_str_eq(cfg.swap_path, "/tmp/s");
 }
 END_TEST
 
@@ -163,6 +216,13 @@ static const struct {
 	{ "PAGER_IO_DEPTH", "-1" },	  { "PAGER_IO_DEPTH", "12X" },
 	{ "PAGER_LOG", "loud" },	  { "PAGER_LOG", "" },
 	{ "PAGER_LOG", "4" },		  { "PAGER_LOG", "-1" },
+	{ "PAGER_BUDGET", "1M" },	  { "PAGER_BUDGET", "abc" },
+	{ "PAGER_BUDGET", "1" },	  { "PAGER_BUDGET", "4000K" },
+	{ "PAGER_BUDGET", "-1" },	  { "PAGER_BUDGET", "" },
+	{ "PAGER_BUDGET", "64Q" },	  { "PAGER_BUDGET", "2048T" },
+	{ "PAGER_SWAP_SIZE", "0" },	  { "PAGER_SWAP_SIZE", "512K" },
+	{ "PAGER_SWAP_SIZE", "abc" },	  { "PAGER_SWAP_SIZE", "17T" },
+	{ "PAGER_SWAP_SIZE", "" },	  { "PAGER_SWAP_FILE", "" },
 };
 
 START_TEST(bad_values)
@@ -206,6 +266,8 @@ int main(void)
 	tcase_add_test(tc, sizes);
 	tcase_add_test(tc, each_variable);
 	tcase_add_test(tc, log_levels);
+	tcase_add_test(tc, budget);
+	tcase_add_test(tc, swap_size_and_file);
 	tcase_add_test(tc, all_at_once);
 	tcase_add_loop_test(tc, bad_values, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, message_truncated_safely);

@@ -8,6 +8,11 @@
  * Figures drift between runs on this VM, so only ratios measured in the same
  * run are meaningful; every workload interleaves kernel, pager and floor runs
  * and reports the median of each.
+ *
+ * The swap workloads are different: a working set larger than a memory
+ * budget, on the kernel's own swap (a memory cgroup limit and a swap file
+ * we swapon) and on the pager (an engine with the same budget), each in a
+ * child process; no floor.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -21,6 +26,7 @@
 #include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,11 +36,14 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
+#include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +60,11 @@
 #define MAX_RUNS 101
 #define EXIT_USAGE 2
 #define EXIT_SKIP 77
+/* The swap workloads: write; verify and rewrite; verify. */
+#define SWAP_PASSES 3
+#define SWAP_WORDS 3 /* words written and checked in each page, per pass */
+#define CGROUP_MEMORY "/sys/fs/cgroup/memory"
+#define SKIP_LEN (PATH_MAX + 256) /* room for a message about a path */
 
 /* ------------------------------------------------------------------------ */
 /* Workloads and mechanisms                                                 */
@@ -58,7 +72,7 @@
 enum mech { MECH_KERNEL, MECH_PAGER, MECH_FLOOR, NMECH };
 static const char *const mech_name[NMECH] = { "kernel", "pager", "floor" };
 
-enum kind { KIND_FILE, KIND_ANON, KIND_SHARED };
+enum kind { KIND_FILE, KIND_ANON, KIND_SHARED, KIND_SWAP };
 enum order { ORDER_SEQ, ORDER_RAND };
 
 struct workload {
@@ -79,11 +93,24 @@ static const struct workload workloads[] = {
 	  "sequential 4 KiB-stride stores to a MAP_SHARED file, then msync(MS_SYNC)" },
 	{ "shared-write-rand", KIND_SHARED, ORDER_RAND, false,
 	  "random-order 4 KiB-stride stores to a MAP_SHARED file, then msync(MS_SYNC)" },
+	{ "swap-seq", KIND_SWAP, ORDER_SEQ, false,
+	  "swap: write, verify+rewrite, verify each page of --swap-ws, in page order" },
+	{ "swap-rand", KIND_SWAP, ORDER_RAND, false,
+	  "swap: the same three passes in a fixed random page order" },
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
 /* Per-run pager statistics are deltas of the engine's counters, all u64. */
 _Static_assert(sizeof(struct pager_stats) % sizeof(uint64_t) == 0, "pager_stats is not all u64");
+
+/* One run of a swap workload on one side, as its child reported it (and the parent measured). */
+struct swap_run {
+	uint64_t pass_ns[SWAP_PASSES];
+	uint64_t hwm_bytes; /* the child's peak RSS (VmHWM) */
+	uint64_t cg_max_usage; /* memory.max_usage_in_bytes of the child's cgroup; 0: no cgroup */
+	/* Kernel side, deltas of /proc/vmstat (system-wide, but nothing else swaps): */
+	uint64_t pswpout, pswpin, swap_ra, swap_ra_hit;
+};
 
 struct result {
 	bool ran;
@@ -95,6 +122,12 @@ struct result {
 	double cache_worst; /* warm: lowest resident fraction seen; cold: highest */
 	struct pager_stats pst_run[MAX_RUNS]; /* per pager run */
 	struct pager_stats pst; /* the pager run whose time is the median: the representative one */
+	/* Swap workloads: ns[] are ns per page touch; kernel and pager only. */
+	char skip[NMECH][SKIP_LEN]; /* why a side did not run ("": it did) */
+	struct swap_run sw[NMECH][MAX_RUNS];
+	unsigned sw_best[NMECH]; /* the run closest to the median, per side */
+	uint64_t cg_limit; /* the kernel side's cgroup limit, as read back */
+	unsigned cg_swappiness;
 };
 
 static struct result results[NWORKLOADS];
@@ -113,6 +146,7 @@ static struct {
 	uint64_t seed;
 	unsigned timeout;
 	size_t floor_window;
+	size_t swap_ws, swap_budget;
 } opt = {
 	.size = 1UL << 30,
 	.dir = "/var/tmp",
@@ -120,6 +154,8 @@ static struct {
 	.seed = 0x5eed,
 	.timeout = 600,
 	.floor_window = FLOOR_WINDOW_DEFAULT,
+	.swap_ws = 2UL << 30,
+	.swap_budget = 512UL << 20,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -139,6 +175,48 @@ static void remove_file(void)
 	}
 }
 
+/*
+ * What the kernel side of the swap workloads sets up, undone by
+ * kswap_teardown(), also from the signal handlers: so only system calls
+ * there.  A child clears these flags: only the parent owns the objects.
+ */
+static char kswap_path[PATH_MAX]; /* our swap file */
+static volatile sig_atomic_t kswap_made, kswap_on;
+static char kcg_path[PATH_MAX]; /* our memory cgroup */
+static volatile sig_atomic_t kcg_made;
+static volatile pid_t swap_child; /* a child running a swap workload */
+
+static void kswap_teardown(void)
+{
+	pid_t c = swap_child;
+
+	if (c > 0) {
+		kill(c, SIGKILL);
+		while (waitpid(c, NULL, 0) < 0 && errno == EINTR)
+			;
+		swap_child = 0;
+	}
+	if (kcg_made) {
+		rmdir(kcg_path);
+		kcg_made = 0;
+	}
+	if (kswap_on) {
+		swapoff(kswap_path);
+		kswap_on = 0;
+	}
+	if (kswap_made) {
+		unlink(kswap_path);
+		kswap_made = 0;
+	}
+}
+
+/* Leave nothing behind: the test file, the swap file, the cgroup, a child. */
+static void cleanup(void)
+{
+	kswap_teardown();
+	remove_file();
+}
+
 static void write_str(const char *s)
 {
 	ssize_t r = write(2, s, strlen(s));
@@ -153,7 +231,7 @@ static void on_fatal_signal(int sig)
 	write_str(" on ");
 	write_str((const char *)cur_mech);
 	write_str("\n");
-	remove_file();
+	cleanup();
 	raise(sig); /* SA_RESETHAND: the default action, once we return */
 }
 
@@ -162,7 +240,7 @@ static void on_alarm(int sig)
 {
 	(void)sig;
 	write_str(timeout_msg);
-	remove_file();
+	cleanup();
 	_exit(1);
 }
 
@@ -194,7 +272,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt,
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	remove_file();
+	cleanup();
 	exit(1);
 }
 
@@ -574,9 +652,10 @@ static bool verify_and_restore_shared(unsigned salt, const char *who)
 
 static uint64_t file_sum, anon_sum; /* what read_pages must return */
 
-static void expected_sums(void)
+static void expected_sums(bool any_file)
 {
-	file_sum = read_pages(expect, NULL);
+	/* Reading the untouched buffer would cost a page each (this kernel allocates on read faults). */
+	file_sum = any_file ? read_pages(expect, NULL) : 0;
 	anon_sum = 0;
 	for (size_t i = 0; i < npages; i++)
 		anon_sum += mix(anon_word(i), i);
@@ -668,7 +747,7 @@ static void floor_copy(struct floor *f, size_t off, size_t len)
 			return; /* already there: nothing to wait for */
 		if (errno != EAGAIN) {
 			fprintf(stderr, "pager-bench: floor: UFFDIO_COPY: %s\n", strerror(errno));
-			remove_file();
+			cleanup();
 			_exit(1);
 		}
 		if (c.copy > 0) { /* partial copy: go on after it */
@@ -696,7 +775,7 @@ static void *floor_handler(void *arg)
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			fprintf(stderr, "pager-bench: floor: read uffd: %s\n", strerror(errno));
-			remove_file();
+			cleanup();
 			_exit(1);
 		}
 		for (size_t k = 0; k < (size_t)n / sizeof(msgs[0]); k++) {
@@ -748,6 +827,7 @@ static void floor_stop(struct floor *f)
 /* One measurement: map, time the pass, verify, unmap                       */
 
 static struct pager_engine *engine;
+static struct pager_config pcfg; /* the pager's settings, from PAGER_* */
 
 static void stats_delta(struct pager_stats *d, const struct pager_stats *after,
 			const struct pager_stats *before)
@@ -892,6 +972,619 @@ static bool measure(const struct workload *w, struct result *r, enum mech m, uns
 	return ok;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The swap workloads: the kernel's swap against the pager's, same budget   */
+
+static size_t swap_npages;
+static uint32_t *swap_perm; /* random page order of the working set, fixed seed */
+
+/* Word k of page i: the first, one that moves with i (a page at the wrong place shows), the last. */
+static inline size_t swap_word_idx(size_t i, unsigned k)
+{
+	const size_t words = PAGE / sizeof(uint64_t);
+
+	return k == 0 ? 0 : k == 1 ? 1 + i % (words - 2) : words - 1;
+}
+
+/* What pass `pass` (from 1) stores in word k of page i: never zero, different in every pass. */
+static inline uint64_t swap_value(size_t i, unsigned pass, unsigned k)
+{
+	uint64_t st = opt.seed ^ ((uint64_t)i << 8) ^ ((uint64_t)pass << 2) ^ k;
+
+	return splitmix64(&st) | 1;
+}
+
+struct swap_check {
+	uint64_t bad; /* pages with a word that is not what the previous pass stored */
+	uint64_t page, word, got, want; /* the first of them */
+};
+
+/*
+ * One timed pass over the working set, in page order or in the permutation:
+ * check the words that pass `check` stored (0: none), then store the words of
+ * pass `store` (0: none).  volatile: every page is touched, in this order.
+ */
+static __attribute__((noinline)) void swap_pass(unsigned char *base, const uint32_t *order,
+						unsigned check, unsigned store, struct swap_check *c)
+{
+	for (size_t n = 0; n < swap_npages; n++) {
+		size_t i = order ? order[n] : n;
+		volatile uint64_t *pg = (volatile uint64_t *)(base + i * PAGE);
+		bool bad = false;
+
+		for (unsigned k = 0; check && k < SWAP_WORDS; k++) {
+			size_t w = swap_word_idx(i, k);
+			uint64_t v = pg[w], want = swap_value(i, check, k);
+
+			if (v != want && !bad) {
+				bad = true;
+				if (!c->bad++) {
+					c->page = i;
+					c->word = w;
+					c->got = v;
+					c->want = want;
+				}
+			}
+		}
+		for (unsigned k = 0; store && k < SWAP_WORDS; k++)
+			pg[swap_word_idx(i, k)] = swap_value(i, store, k);
+	}
+}
+
+enum { SWAP_OK, SWAP_SKIPPED, SWAP_FAILED };
+
+/* What a child sends its parent when it is done (one message, smaller than PIPE_BUF). */
+struct swap_report {
+	int status;
+	char msg[200];
+	uint64_t pass_ns[SWAP_PASSES];
+	struct swap_check check[SWAP_PASSES]; /* what pass p found of the words pass p - 1 stored */
+	uint64_t hwm_bytes;
+	struct pager_stats st; /* pager side */
+};
+
+static void send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* the parent is gone */
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void __attribute__((noreturn, format(printf, 4, 5)))
+child_fail(int sock, struct swap_report *rep, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	rep->status = status;
+	va_start(ap, fmt);
+	vsnprintf(rep->msg, sizeof(rep->msg), fmt, ap);
+	va_end(ap);
+	send_all(sock, rep, sizeof(*rep));
+	_exit(status == SWAP_FAILED ? 1 : 0);
+}
+
+static uint64_t vm_hwm_bytes(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	unsigned long long kb = 0;
+	char line[128];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb * 1024;
+}
+
+/*
+ * The child of one swap run: waits until its parent has put it into its
+ * cgroup, maps the working set (the kernel's mmap, or an engine of its own
+ * with the budget), runs the three timed passes, reports and exits.  Both
+ * sides run this same code.
+ */
+static void __attribute__((noreturn)) swap_child_run(const struct workload *w, enum mech m, int sock)
+{
+	const uint32_t *order = w->order == ORDER_RAND ? swap_perm : NULL;
+	const size_t ws = swap_npages * PAGE;
+	struct pager_engine *eng = NULL;
+	struct swap_report rep;
+	unsigned char *p;
+	char go;
+
+	/* The test file, the swap file and the cgroup are the parent's to remove, not ours. */
+	file_made = 0;
+	kswap_made = 0;
+	kswap_on = 0;
+	kcg_made = 0;
+	swap_child = 0;
+	memset(&rep, 0, sizeof(rep));
+	while (recv(sock, &go, 1, 0) != 1)
+		if (errno != EINTR)
+			_exit(1);
+	/* Only the working set should count: drop the parent's data, restart the peak RSS. */
+	munmap(expect, opt.size);
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t r = write(fd, "5", 1);
+		(void)r;
+		close(fd);
+	}
+
+	if (m == MECH_KERNEL) {
+		p = mmap(NULL, ws, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			child_fail(sock, &rep, SWAP_FAILED, "mmap of %zu bytes: %s", ws, strerror(errno));
+	} else {
+		struct pager_config cfg = pcfg;
+		char err[256] = "";
+
+		cfg.budget_bytes = opt.swap_budget;
+		if (cfg.swap_bytes < ws)
+			cfg.swap_bytes = ws;
+		if (!cfg.swap_path) /* the default temporary swap file: on the disk of the kernel's */
+			setenv("TMPDIR", opt.dir, 1);
+		eng = pager_engine_new(&cfg, err, sizeof(err));
+		if (!eng) {
+			int e = errno;
+			child_fail(sock, &rep, e == ENOSYS || e == EPERM || e == EACCES ? SWAP_SKIPPED : SWAP_FAILED,
+				   "pager_engine_new: %s", err[0] ? err : strerror(e));
+		}
+		p = pager_engine_mmap(eng, NULL, ws, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			child_fail(sock, &rep, SWAP_FAILED, "pager_engine_mmap of %zu bytes: %s", ws, strerror(errno));
+	}
+
+	for (unsigned pass = 1; pass <= SWAP_PASSES; pass++) {
+		uint64_t t0;
+
+		snprintf(timeout_msg, sizeof(timeout_msg),
+			 "pager-bench: %s on %s: pass %u not done after %u s (a fault never answered?)\n", w->name,
+			 mech_name[m], pass, opt.timeout);
+		alarm(opt.timeout);
+		t0 = now_ns();
+		swap_pass(p, order, pass - 1, pass < SWAP_PASSES ? pass : 0, &rep.check[pass - 1]);
+		rep.pass_ns[pass - 1] = now_ns() - t0;
+		alarm(0);
+	}
+	rep.hwm_bytes = vm_hwm_bytes();
+	if (eng)
+		pager_engine_stats(eng, &rep.st);
+	rep.status = SWAP_OK;
+	send_all(sock, &rep, sizeof(rep));
+	/* Untimed, after the report; a crash here still fails the run (the exit status). */
+	if (eng) {
+		if (pager_engine_munmap(eng, p, ws) < 0)
+			_exit(1);
+		pager_engine_destroy(eng);
+	}
+	_exit(0);
+}
+
+static bool write_text(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool write_text(const char *path, const char *fmt, ...)
+{
+	char buf[64];
+	va_list ap;
+	int fd, n;
+	bool ok;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = write(fd, buf, (size_t)n) == n;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return ok;
+}
+
+static uint64_t read_u64(const char *path)
+{
+	char buf[64];
+	read_first_line(path, buf, sizeof(buf));
+	return strtoull(buf, NULL, 10);
+}
+
+struct vmstat_swap {
+	uint64_t pswpin, pswpout, swap_ra, swap_ra_hit;
+};
+
+static void read_vmstat(struct vmstat_swap *v)
+{
+	FILE *f = fopen("/proc/vmstat", "r");
+	char name[64];
+	unsigned long long x;
+
+	memset(v, 0, sizeof(*v));
+	while (f && fscanf(f, "%63s %llu", name, &x) == 2) {
+		if (strcmp(name, "pswpin") == 0)
+			v->pswpin = x;
+		else if (strcmp(name, "pswpout") == 0)
+			v->pswpout = x;
+		else if (strcmp(name, "swap_ra") == 0)
+			v->swap_ra = x;
+		else if (strcmp(name, "swap_ra_hit") == 0)
+			v->swap_ra_hit = x;
+	}
+	if (f)
+		fclose(f);
+}
+
+/* mkswap(8), its chatter to /dev/null.  posix_spawn: our signal handlers do not run in the child. */
+static int run_mkswap(const char *path, char *why, size_t len)
+{
+	static const char *const cands[] = { "mkswap", "/usr/sbin/mkswap", "/sbin/mkswap" };
+	posix_spawn_file_actions_t fa;
+	extern char **environ;
+	pid_t pid = -1;
+	int rc = ENOENT, status;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]) && rc == ENOENT; i++) {
+		char *argv[] = { (char *)cands[i], (char *)"-q", (char *)path, NULL };
+		rc = posix_spawnp(&pid, cands[i], &fa, NULL, argv, environ);
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc) {
+		snprintf(why, len, "cannot run mkswap (util-linux): %s", strerror(rc));
+		return -1;
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			snprintf(why, len, "waitpid(mkswap): %s", strerror(errno));
+			return -1;
+		}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		snprintf(why, len, "mkswap %s failed (status 0x%x)", path, status);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The kernel side's swap: a file of --swap-ws + 1 GiB in --dir (the disk of
+ * the pager's swap file), mkswap, swapon at the highest priority.  On
+ * failure, r->skip says why and nothing is left behind.
+ */
+static bool kswap_setup(struct result *r)
+{
+	char *why = r->skip[MECH_KERNEL];
+	const size_t len = sizeof(r->skip[MECH_KERNEL]);
+	const off_t size = (off_t)(opt.swap_ws + (1UL << 30));
+	int fd, e;
+
+	if (geteuid() != 0) {
+		snprintf(why, len, "not root (the kernel side needs swapon and a memory cgroup)");
+		return false;
+	}
+	if (access(CGROUP_MEMORY "/memory.limit_in_bytes", F_OK) < 0) {
+		snprintf(why, len, "no cgroup v1 memory controller at " CGROUP_MEMORY);
+		return false;
+	}
+	snprintf(kswap_path, sizeof(kswap_path), "%s/pager-bench.%d.swap", opt.dir, (int)getpid());
+	fd = open(kswap_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(why, len, "create %s: %s", kswap_path, strerror(errno));
+		return false;
+	}
+	kswap_made = 1;
+	if (fchmod(fd, 0600) < 0) {
+		snprintf(why, len, "chmod %s: %s", kswap_path, strerror(errno));
+		goto fail_fd;
+	}
+	if (fallocate(fd, 0, 0, size) < 0) {
+		static const char zeros[1 << 20];
+
+		if (errno != EOPNOTSUPP) {
+			snprintf(why, len, "fallocate %s (%jd bytes): %s", kswap_path, (intmax_t)size, strerror(errno));
+			goto fail_fd;
+		}
+		for (off_t off = 0; off < size; off += (off_t)sizeof(zeros)) /* like dd */
+			if (pwrite(fd, zeros, sizeof(zeros), off) != (ssize_t)sizeof(zeros)) {
+				snprintf(why, len, "write %s: %s", kswap_path, strerror(errno));
+				goto fail_fd;
+			}
+		if (fsync(fd) < 0) {
+			snprintf(why, len, "fsync %s: %s", kswap_path, strerror(errno));
+			goto fail_fd;
+		}
+	}
+	close(fd);
+	if (run_mkswap(kswap_path, why, len) < 0)
+		goto fail;
+	if (swapon(kswap_path, SWAP_FLAG_PREFER | ((32767 << SWAP_FLAG_PRIO_SHIFT) & SWAP_FLAG_PRIO_MASK)) < 0) {
+		e = errno;
+		snprintf(why, len, "swapon %s: %s", kswap_path, strerror(e));
+		goto fail;
+	}
+	kswap_on = 1;
+
+	/* Another swap area would take pages too (at a lower priority): say so. */
+	FILE *f = fopen("/proc/swaps", "r");
+	char line[512];
+	unsigned others = 0;
+	while (f && fgets(line, sizeof(line), f))
+		others += line[0] == '/' && strncmp(line, kswap_path, strlen(kswap_path)) != 0;
+	if (f)
+		fclose(f);
+	if (others)
+		fprintf(stderr, "  warning: %u other swap area(s) active; ours has the highest priority\n", others);
+	return true;
+
+fail_fd:
+	close(fd);
+fail:
+	kswap_teardown();
+	return false;
+}
+
+/* swapoff and remove the file, saying so if swapoff fails. */
+static void kswap_finish(void)
+{
+	if (kswap_on && swapoff(kswap_path) < 0)
+		fprintf(stderr, "pager-bench: warning: swapoff %s: %s\n", kswap_path, strerror(errno));
+	else
+		kswap_on = 0;
+	kswap_teardown();
+}
+
+/* A memory cgroup for one child: with a limit (kernel side), or none (pager side: accounting only). */
+static bool kcg_create(uint64_t limit, char *why, size_t len)
+{
+	char path[PATH_MAX + 32];
+
+	if (geteuid() != 0 || access(CGROUP_MEMORY "/memory.limit_in_bytes", F_OK) < 0) {
+		snprintf(why, len, "%s", geteuid() ? "not root" : "no cgroup v1 memory controller at " CGROUP_MEMORY);
+		return false;
+	}
+	snprintf(kcg_path, sizeof(kcg_path), CGROUP_MEMORY "/pager-bench.%d", (int)getpid());
+	if (mkdir(kcg_path, 0755) < 0 && (errno != EEXIST || rmdir(kcg_path) < 0 || mkdir(kcg_path, 0755) < 0)) {
+		snprintf(why, len, "mkdir %s: %s", kcg_path, strerror(errno));
+		return false;
+	}
+	kcg_made = 1;
+	snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", kcg_path);
+	if (limit && !write_text(path, "%" PRIu64 "\n", limit)) {
+		snprintf(why, len, "write %s: %s", path, strerror(errno));
+		rmdir(kcg_path);
+		kcg_made = 0;
+		return false;
+	}
+	return true;
+}
+
+static uint64_t kcg_read(const char *file)
+{
+	char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/%s", kcg_path, file);
+	return read_u64(path);
+}
+
+static void kcg_remove(void)
+{
+	if (!kcg_made)
+		return;
+	/* The child is reaped; its cgroup may take a moment to let go. */
+	for (int i = 0; rmdir(kcg_path) < 0; i++) {
+		if (errno != EBUSY || i == 100) {
+			fprintf(stderr, "pager-bench: warning: rmdir %s: %s\n", kcg_path, strerror(errno));
+			break;
+		}
+		usleep(10000);
+	}
+	kcg_made = 0;
+}
+
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+			 WTERMSIG(status) == SIGKILL ? ": the OOM killer? see dmesg" : "");
+	else
+		snprintf(buf, len, "status 0x%x", status);
+}
+
+/* One run of a swap workload on one side.  Returns false if it failed or read wrong data. */
+static bool swap_measure(const struct workload *w, struct result *r, enum mech m, unsigned run)
+{
+	struct swap_run *sr = &r->sw[m][run];
+	struct vmstat_swap v0, v1;
+	struct swap_report rep;
+	char why[SKIP_LEN] = "", how[128];
+	size_t got = 0;
+	int sv[2], status = 0;
+	bool in_cg, ok = true;
+	pid_t pid;
+
+	memset(sr, 0, sizeof(*sr));
+	r->ns[m][run] = 0;
+	if (r->skip[m][0])
+		return true;
+	cur_workload = w->name;
+	cur_mech = mech_name[m];
+
+	/* Kernel: the budget is the cgroup's limit.  Pager: no limit, the cgroup only measures. */
+	in_cg = kcg_create(m == MECH_KERNEL ? opt.swap_budget : 0, why, sizeof(why));
+	if (!in_cg && m == MECH_KERNEL) {
+		snprintf(r->skip[m], sizeof(r->skip[m]), "%s", why);
+		return true;
+	}
+	if (in_cg && m == MECH_KERNEL) {
+		r->cg_limit = kcg_read("memory.limit_in_bytes");
+		r->cg_swappiness = (unsigned)kcg_read("memory.swappiness");
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		die("socketpair: %s", strerror(errno));
+	read_vmstat(&v0);
+	fflush(NULL); /* or the child's buffers would repeat ours */
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(sv[0]);
+		swap_child_run(w, m, sv[1]);
+	}
+	swap_child = pid;
+	close(sv[1]);
+	if (in_cg) {
+		char path[PATH_MAX + 32];
+
+		snprintf(path, sizeof(path), "%s/cgroup.procs", kcg_path);
+		if (!write_text(path, "%d\n", (int)pid)) {
+			snprintf(why, sizeof(why), "write %s: %s", path, strerror(errno));
+			kill(pid, SIGKILL);
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			swap_child = 0;
+			close(sv[0]);
+			kcg_remove();
+			if (m == MECH_KERNEL) {
+				snprintf(r->skip[m], sizeof(r->skip[m]), "%s", why);
+				return true;
+			}
+			fprintf(stderr, "pager-bench: %s: %s\n", mech_name[m], why);
+			return false;
+		}
+	}
+	char go = 1;
+	send_all(sv[0], &go, 1);
+
+	/* The child times each of its passes out; this is for a child stuck anywhere else. */
+	snprintf(timeout_msg, sizeof(timeout_msg), "pager-bench: %s on %s: the child is not done after %u s\n",
+		 w->name, mech_name[m], SWAP_PASSES * opt.timeout + 120);
+	if (opt.timeout)
+		alarm(SWAP_PASSES * opt.timeout + 120);
+	while (got < sizeof(rep)) {
+		ssize_t n = recv(sv[0], (char *)&rep + got, sizeof(rep) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	swap_child = 0;
+	alarm(0);
+	close(sv[0]);
+	read_vmstat(&v1);
+	if (in_cg)
+		sr->cg_max_usage = kcg_read("memory.max_usage_in_bytes");
+	kcg_remove();
+	cur_workload = "between workloads";
+	cur_mech = "-";
+
+	describe_status(status, how, sizeof(how));
+	if (got < sizeof(rep)) {
+		fprintf(stderr, "pager-bench: %s on %s, run %u: the child died without a report: %s\n", w->name,
+			mech_name[m], run + 1, how);
+		return false;
+	}
+	rep.msg[sizeof(rep.msg) - 1] = 0;
+	if (rep.status == SWAP_SKIPPED) {
+		snprintf(r->skip[m], sizeof(r->skip[m]), "%s", rep.msg);
+		return true;
+	}
+	if (rep.status != SWAP_OK) {
+		fprintf(stderr, "pager-bench: %s on %s, run %u: %s\n", w->name, mech_name[m], run + 1, rep.msg);
+		return false;
+	}
+	for (unsigned pass = 2; pass <= SWAP_PASSES; pass++) {
+		const struct swap_check *c = &rep.check[pass - 1];
+		if (c->bad) {
+			fprintf(stderr,
+				"pager-bench: %s on %s, run %u: pass %u found %" PRIu64 " of %zu pages wrong (first: "
+				"page %" PRIu64 " word %" PRIu64 " read 0x%016" PRIx64 ", pass %u stored 0x%016" PRIx64 ")\n",
+				w->name, mech_name[m], run + 1, pass, c->bad, swap_npages, c->page, c->word, c->got,
+				pass - 1, c->want);
+			ok = false;
+		}
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "pager-bench: %s on %s, run %u: the child failed after its passes: %s\n", w->name,
+			mech_name[m], run + 1, how);
+		ok = false;
+	}
+
+	uint64_t total = 0;
+	for (unsigned pass = 0; pass < SWAP_PASSES; pass++) {
+		sr->pass_ns[pass] = rep.pass_ns[pass];
+		total += rep.pass_ns[pass];
+	}
+	sr->hwm_bytes = rep.hwm_bytes;
+	sr->pswpout = v1.pswpout - v0.pswpout;
+	sr->pswpin = v1.pswpin - v0.pswpin;
+	sr->swap_ra = v1.swap_ra - v0.swap_ra;
+	sr->swap_ra_hit = v1.swap_ra_hit - v0.swap_ra_hit;
+	if (m == MECH_PAGER)
+		r->pst_run[run] = rep.st;
+	r->ns[m][run] = (double)total / (double)(swap_npages * SWAP_PASSES);
+	return ok;
+}
+
+static void run_swap_workload(size_t wi)
+{
+	const struct workload *w = &workloads[wi];
+	struct result *r = &results[wi];
+	static const enum mech sides[] = { MECH_KERNEL, MECH_PAGER };
+
+	r->ran = true;
+	r->verified = true;
+	r->runs = opt.runs;
+	fprintf(stderr, "%s: %s\n", w->name, w->what);
+	if (!kswap_setup(r))
+		fprintf(stderr, "  kernel: skipped: %s\n", r->skip[MECH_KERNEL]);
+	for (unsigned run = 0; run < opt.runs; run++) {
+		fprintf(stderr, "  run %u/%u:", run + 1, opt.runs);
+		for (size_t s = 0; s < 2; s++) {
+			enum mech m = sides[s];
+			if (!swap_measure(w, r, m, run))
+				r->verified = false;
+			if (r->skip[m][0])
+				fprintf(stderr, " %s skipped", mech_name[m]);
+			else
+				fprintf(stderr, " %s %.1f", mech_name[m], r->ns[m][run]);
+		}
+		fprintf(stderr, " ns/touch\n");
+		if (opt.verbose && !r->skip[MECH_PAGER][0])
+			pager_stats_print(&r->pst_run[run], stderr);
+	}
+	kswap_finish();
+	for (size_t s = 0; s < 2; s++) {
+		enum mech m = sides[s];
+		unsigned best = 0;
+
+		if (r->skip[m][0]) {
+			r->median[m] = 0;
+			if (m == MECH_PAGER)
+				fprintf(stderr, "  pager: skipped: %s\n", r->skip[m]);
+			continue;
+		}
+		r->median[m] = median(r->ns[m], opt.runs);
+		for (unsigned run = 1; run < opt.runs; run++)
+			if (distance(r->ns[m][run], r->median[m]) < distance(r->ns[m][best], r->median[m]))
+				best = run;
+		r->sw_best[m] = best;
+	}
+	r->pst = r->pst_run[r->sw_best[MECH_PAGER]];
+}
+
 static void run_workload(size_t wi)
 {
 	const struct workload *w = &workloads[wi];
@@ -901,6 +1594,10 @@ static void run_workload(size_t wi)
 	r->verified = true;
 	r->runs = opt.runs;
 	r->cache_worst = w->cold ? 0.0 : 1.0;
+	if (w->kind == KIND_SWAP) {
+		run_swap_workload(wi);
+		return;
+	}
 	if (w->kind == KIND_FILE && !w->cold)
 		warm_cache();
 	fprintf(stderr, "%s: %s\n", w->name, w->what);
@@ -944,7 +1641,13 @@ static void run_workload(size_t wi)
 /* ------------------------------------------------------------------------ */
 /* Report                                                                   */
 
-static struct pager_config pcfg;
+static bool any_selected(enum kind k)
+{
+	for (size_t i = 0; i < NWORKLOADS; i++)
+		if (opt.only[i] && workloads[i].kind == k)
+			return true;
+	return false;
+}
 
 static void print_header(FILE *out)
 {
@@ -970,6 +1673,17 @@ static void print_header(FILE *out)
 		     "         from memory (no I/O); anon floor copies zeros\n",
 		uffd_how, human_size(opt.floor_window, sz, sizeof(sz)));
 	fprintf(out, "kernel:  mmap(MAP_PRIVATE) of the same file / MAP_PRIVATE|MAP_ANONYMOUS / MAP_SHARED for the writes, no hints\n");
+	if (any_selected(KIND_SWAP)) {
+		fprintf(out, "swap:    %s of anonymous memory (%zu pages), %s budget; %d passes in one child per run:\n"
+			     "         write, verify + rewrite, verify (%d words a page); no floor\n",
+			human_size(opt.swap_ws, sz, sizeof(sz)), swap_npages,
+			human_size(opt.swap_budget, sz2, sizeof(sz2)), SWAP_PASSES, SWAP_WORDS);
+		fprintf(out, "         kernel: mmap(MAP_PRIVATE|MAP_ANONYMOUS), memory cgroup v1 limit = budget,\n"
+			     "         swap file %s/pager-bench.%d.swap of %s (fallocate, mkswap, swapon; removed after)\n",
+			opt.dir, (int)getpid(), human_size(opt.swap_ws + (1UL << 30), sz, sizeof(sz)));
+		fprintf(out, "         pager: its own engine, budget_bytes = budget, swap file %s%s\n",
+			pcfg.swap_path ? pcfg.swap_path : "a temporary in ", pcfg.swap_path ? "" : opt.dir);
+	}
 }
 
 static void print_ratio(FILE *out, double a, double b)
@@ -980,14 +1694,128 @@ static void print_ratio(FILE *out, double a, double b)
 		fprintf(out, " %12s", "-");
 }
 
+static void print_mib(FILE *out, uint64_t bytes)
+{
+	if (bytes)
+		fprintf(out, " %9.1f", (double)bytes / 1048576.0);
+	else
+		fprintf(out, " %9s", "-");
+}
+
+static double per_page(uint64_t ns)
+{
+	return (double)ns / (double)swap_npages;
+}
+
+static void print_swap_table(FILE *out)
+{
+	static const enum mech sides[] = { MECH_KERNEL, MECH_PAGER };
+	bool any = false;
+	char sz[32], sz2[32];
+
+	for (size_t wi = 0; wi < NWORKLOADS; wi++)
+		any |= results[wi].ran && workloads[wi].kind == KIND_SWAP;
+	if (!any)
+		return;
+	fprintf(out, "\nswap: %s working set, %s budget; ns per page touch = time / (%zu pages x %d passes)\n",
+		human_size(opt.swap_ws, sz, sizeof(sz)), human_size(opt.swap_budget, sz2, sizeof(sz2)), swap_npages,
+		SWAP_PASSES);
+	fprintf(out, "%-17s %11s %11s %12s  %s\n", "workload", "kernel", "pager", "pager/kernel", "data");
+	fprintf(out, "%-17s %11s %11s\n", "", "ns/touch", "ns/touch");
+	for (size_t wi = 0; wi < NWORKLOADS; wi++) {
+		const struct result *r = &results[wi];
+		if (!r->ran || workloads[wi].kind != KIND_SWAP)
+			continue;
+		fprintf(out, "%-17s", workloads[wi].name);
+		for (size_t s = 0; s < 2; s++) {
+			if (r->skip[sides[s]][0])
+				fprintf(out, " %11s", "skipped");
+			else if (r->median[sides[s]] > 0)
+				fprintf(out, " %11.1f", r->median[sides[s]]);
+			else
+				fprintf(out, " %11s", "-");
+		}
+		print_ratio(out, r->median[MECH_PAGER], r->median[MECH_KERNEL]);
+		fprintf(out, "  %s\n", r->verified ? "ok" : "WRONG");
+	}
+	for (size_t wi = 0; wi < NWORKLOADS; wi++)
+		for (size_t s = 0; s < 2; s++)
+			if (results[wi].ran && workloads[wi].kind == KIND_SWAP && results[wi].skip[sides[s]][0])
+				fprintf(out, "%s %s: skipped: %s\n", workloads[wi].name, mech_name[sides[s]],
+					results[wi].skip[sides[s]]);
+
+	fprintf(out, "\nswap figures, median run of each side:\n");
+	fprintf(out, "%-17s %-6s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "workload", "side", "pass 1",
+		"pass 2", "pass 3", "swap out", "swap in", "hits", "peak", "budget", "peak RSS", "cgroup");
+	fprintf(out, "%-17s %-6s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "", "", "ns/page", "ns/page",
+		"ns/page", "pages", "pages", "pages", "MiB", "MiB", "MiB", "MiB");
+	for (size_t wi = 0; wi < NWORKLOADS; wi++) {
+		const struct result *r = &results[wi];
+		if (!r->ran || workloads[wi].kind != KIND_SWAP)
+			continue;
+		for (size_t s = 0; s < 2; s++) {
+			enum mech m = sides[s];
+			const struct swap_run *sr = &r->sw[m][r->sw_best[m]];
+			const struct pager_stats *st = &r->pst;
+
+			if (r->skip[m][0] || r->median[m] <= 0)
+				continue;
+			fprintf(out, "%-17s %-6s", workloads[wi].name, mech_name[m]);
+			for (unsigned pass = 0; pass < SWAP_PASSES; pass++)
+				fprintf(out, " %9.1f", per_page(sr->pass_ns[pass]));
+			if (m == MECH_KERNEL) {
+				fprintf(out, " %9" PRIu64 " %9" PRIu64 " %9" PRIu64, sr->pswpout, sr->pswpin,
+					sr->swap_ra_hit);
+				print_mib(out, sr->cg_max_usage);
+				print_mib(out, r->cg_limit);
+			} else {
+				fprintf(out, " %9" PRIu64 " %9" PRIu64 " %9" PRIu64, st->swap_out, st->swap_in,
+					st->swapcache_hits);
+				print_mib(out, st->peak_resident_bytes);
+				print_mib(out, st->budget_bytes);
+			}
+			print_mib(out, sr->hwm_bytes);
+			print_mib(out, sr->cg_max_usage);
+			fputc('\n', out);
+		}
+	}
+	fprintf(out, "kernel: swap out/in = pswpout/pswpin of /proc/vmstat, hits = swap_ra_hit (readahead);\n"
+		     "        peak = the cgroup's memory.max_usage_in_bytes, budget = its memory.limit_in_bytes\n"
+		     "pager:  pager_engine_stats(): swap_out, swap_in, hits = swapcache_hits,\n"
+		     "        peak = peak_resident_bytes, budget = budget_bytes\n"
+		     "both:   peak RSS = the child's VmHWM; cgroup = memory.max_usage_in_bytes of the child's\n"
+		     "        memory cgroup (the pager's has no limit: it only measures what the kernel charged)\n");
+	for (size_t wi = 0; wi < NWORKLOADS; wi++) {
+		const struct result *r = &results[wi];
+		const struct pager_stats *st = &r->pst;
+		if (!r->ran || workloads[wi].kind != KIND_SWAP || r->skip[MECH_PAGER][0] || r->median[MECH_PAGER] <= 0)
+			continue;
+		if (st->budget_bytes == 0)
+			fprintf(out, "%s: note: the engine reports no budget (budget_bytes 0): it did not apply %s\n",
+				workloads[wi].name, human_size(opt.swap_budget, sz, sizeof(sz)));
+		else if (st->peak_resident_bytes > st->budget_bytes)
+			fprintf(out, "%s: note: the pager's peak resident %.1f MiB is over its budget %.1f MiB\n",
+				workloads[wi].name, (double)st->peak_resident_bytes / 1048576.0,
+				(double)st->budget_bytes / 1048576.0);
+	}
+}
+
 static void print_table(FILE *out)
 {
+	bool any = false;
+
+	for (size_t wi = 0; wi < NWORKLOADS; wi++)
+		any |= results[wi].ran && workloads[wi].kind != KIND_SWAP;
+	if (!any) {
+		print_swap_table(out);
+		return;
+	}
 	fprintf(out, "\n%-17s %11s %11s %11s %12s %12s  %s\n", "workload", "kernel", "pager", "floor",
 		"pager/kernel", "pager/floor", "data");
 	fprintf(out, "%-17s %11s %11s %11s\n", "", "ns/page", "ns/page", "ns/page");
 	for (size_t wi = 0; wi < NWORKLOADS; wi++) {
 		const struct result *r = &results[wi];
-		if (!r->ran)
+		if (!r->ran || workloads[wi].kind == KIND_SWAP)
 			continue;
 		fprintf(out, "%-17s %11.1f %11.1f ", workloads[wi].name, r->median[MECH_KERNEL],
 			r->median[MECH_PAGER]);
@@ -1006,7 +1834,7 @@ static void print_table(FILE *out)
 	for (size_t wi = 0; wi < NWORKLOADS; wi++) {
 		const struct result *r = &results[wi];
 		const struct pager_stats *s = &r->pst;
-		if (!r->ran)
+		if (!r->ran || workloads[wi].kind == KIND_SWAP)
 			continue;
 		/* Every page was touched once: pages/fault is what the program saw. */
 		fprintf(out, "%-17s %8" PRIu64 " %11.1f %9" PRIu64 " %8" PRIu64 " %9" PRIu64 " %8.1f %8.1fus %8.1fus\n",
@@ -1016,6 +1844,7 @@ static void print_table(FILE *out)
 			(double)pager_stats_percentile(s, 99) / 1000.0);
 	}
 	fprintf(out, "(latency percentiles are upper bounds of power-of-two buckets)\n");
+	print_swap_table(out);
 }
 
 static void json_str(FILE *f, const char *s)
@@ -1039,6 +1868,72 @@ static void json_num(FILE *f, double v)
 		fprintf(f, "%.3f", v);
 	else
 		fprintf(f, "null");
+}
+
+static void json_str_or_null(FILE *f, const char *s)
+{
+	if (s && *s)
+		json_str(f, s);
+	else
+		fprintf(f, "null");
+}
+
+/* A swap workload's entry: ns per page touch, the kernel's and the pager's swap figures. */
+static void write_json_swap(FILE *f, size_t wi)
+{
+	static const enum mech sides[] = { MECH_KERNEL, MECH_PAGER };
+	const struct result *r = &results[wi];
+	const struct pager_stats *s = &r->pst;
+
+	fprintf(f, "    {\"name\": \"%s\", \"verified\": %s, \"unit\": \"ns_per_page_touch\", \"pages\": %zu, "
+		   "\"passes\": %d, \"ws_bytes\": %zu, \"budget_bytes\": %zu",
+		workloads[wi].name, r->verified ? "true" : "false", swap_npages, SWAP_PASSES, opt.swap_ws,
+		opt.swap_budget);
+	for (size_t k = 0; k < 2; k++) {
+		enum mech m = sides[k];
+		fprintf(f, ", \"%s_ns_per_touch\": ", mech_name[m]);
+		json_num(f, r->median[m]);
+		fprintf(f, ", \"%s_runs\": [", mech_name[m]);
+		for (unsigned i = 0; i < r->runs; i++) {
+			fprintf(f, "%s", i ? ", " : "");
+			json_num(f, r->ns[m][i]);
+		}
+		fprintf(f, "], \"%s_skipped\": ", mech_name[m]);
+		json_str_or_null(f, r->skip[m]);
+	}
+	fprintf(f, ", \"pager_over_kernel\": ");
+	json_num(f, r->median[MECH_KERNEL] > 0 ? r->median[MECH_PAGER] / r->median[MECH_KERNEL] : 0);
+	for (size_t k = 0; k < 2; k++) {
+		enum mech m = sides[k];
+		const struct swap_run *sr = &r->sw[m][r->sw_best[m]];
+
+		fprintf(f, ", \"%s_median_run\": ", mech_name[m]);
+		if (r->skip[m][0] || r->median[m] <= 0) {
+			fprintf(f, "null");
+			continue;
+		}
+		fprintf(f, "{\"pass_ns_per_page\": [");
+		for (unsigned pass = 0; pass < SWAP_PASSES; pass++) {
+			fprintf(f, "%s", pass ? ", " : "");
+			json_num(f, per_page(sr->pass_ns[pass]));
+		}
+		fprintf(f, "], \"peak_rss_bytes\": %" PRIu64 ", \"cgroup_max_usage_bytes\": %" PRIu64, sr->hwm_bytes,
+			sr->cg_max_usage);
+		if (m == MECH_KERNEL)
+			fprintf(f, ", \"cgroup_limit_bytes\": %" PRIu64 ", \"swappiness\": %u, \"pswpout\": %" PRIu64
+				   ", \"pswpin\": %" PRIu64 ", \"swap_ra\": %" PRIu64 ", \"swap_ra_hit\": %" PRIu64 "}",
+				r->cg_limit, r->cg_swappiness, sr->pswpout, sr->pswpin, sr->swap_ra, sr->swap_ra_hit);
+		else
+			fprintf(f, ", \"faults\": %" PRIu64 ", \"swap_faults\": %" PRIu64 ", \"swapcache_hits\": %" PRIu64
+				   ", \"swap_in\": %" PRIu64 ", \"swap_readahead\": %" PRIu64 ", \"swap_out\": %" PRIu64
+				   ", \"swap_errors\": %" PRIu64 ", \"budget_waits\": %" PRIu64
+				   ", \"peak_resident_bytes\": %" PRIu64 ", \"budget_bytes\": %" PRIu64
+				   ", \"p50_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64 "}",
+				s->faults, s->swap_faults, s->swapcache_hits, s->swap_in, s->swap_readahead, s->swap_out,
+				s->swap_errors, s->budget_waits, s->peak_resident_bytes, s->budget_bytes,
+				pager_stats_percentile(s, 50), pager_stats_percentile(s, 99));
+	}
+	fprintf(f, "}");
 }
 
 static void write_json(FILE *f)
@@ -1067,6 +1962,17 @@ static void write_json(FILE *f)
 		   "\"readahead_max_bytes\": %zu, \"handler_threads\": %u, \"io_queue_depth\": %u}},\n",
 		pcfg.fault_around_bytes, pcfg.readahead_min_bytes, pcfg.readahead_max_bytes,
 		pcfg.handler_threads, pcfg.io_queue_depth);
+	fprintf(f, "  \"swap\": {\"ws_bytes\": %zu, \"budget_bytes\": %zu, \"pages\": %zu, \"passes\": %d, "
+		   "\"words_per_page\": %d, \"kernel_swap_file\": ",
+		opt.swap_ws, opt.swap_budget, swap_npages, SWAP_PASSES, SWAP_WORDS);
+	json_str(f, kswap_path[0] ? kswap_path : "(none)");
+	fprintf(f, ", \"kernel_cgroup\": ");
+	json_str(f, kcg_path[0] ? kcg_path : "(none)");
+	fprintf(f, ", \"pager_swap_file\": ");
+	json_str(f, pcfg.swap_path ? pcfg.swap_path : "temporary in --dir");
+	fprintf(f, ", \"dir\": ");
+	json_str(f, opt.dir);
+	fprintf(f, "},\n");
 	fprintf(f, "  \"workloads\": [");
 	bool first = true;
 	for (size_t wi = 0; wi < NWORKLOADS; wi++) {
@@ -1074,6 +1980,12 @@ static void write_json(FILE *f)
 		const struct pager_stats *s = &r->pst;
 		if (!r->ran)
 			continue;
+		if (workloads[wi].kind == KIND_SWAP) {
+			fprintf(f, "%s\n", first ? "" : ",");
+			first = false;
+			write_json_swap(f, wi);
+			continue;
+		}
 		fprintf(f, "%s\n    {\"name\": \"%s\", \"verified\": %s", first ? "" : ",", workloads[wi].name,
 			r->verified ? "true" : "false");
 		first = false;
@@ -1128,6 +2040,9 @@ static void usage(FILE *out)
 		"                       (default 600)\n"
 		"      --floor-window SIZE  bytes the floor handler installs per fault: a power\n"
 		"                       of two from 4K to 1G (default 64K)\n"
+		"      --swap-ws SIZE   anonymous working set of the swap workloads (default 2G)\n"
+		"      --swap-budget SIZE  resident memory they may use: the memory cgroup's limit\n"
+		"                       on the kernel, the engine's budget on the pager (default 512M)\n"
 		"  -v, --verbose        print the pager's statistics for every pager run, and more\n"
 		"  -h, --help           print this help and exit\n"
 		"  -V, --version        print the version and exit\n"
@@ -1137,6 +2052,20 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < NWORKLOADS; i++)
 		fprintf(out, "  %-17s  %s\n", workloads[i].name, workloads[i].what);
 	fprintf(out,
+		"\n"
+		"The swap workloads run on the kernel and on the pager only (no floor), each run\n"
+		"in a child process, and report ns per page touch: time / (pages x 3 passes).\n"
+		"Kernel: a memory cgroup v1 (" CGROUP_MEMORY ") limited to --swap-budget and a\n"
+		"swap file of --swap-ws + 1G in --dir (fallocate, mkswap, swapon), all removed\n"
+		"afterwards; this needs root, else the kernel side says 'skipped' and why and\n"
+		"the pager side still runs.  Pager: an engine with budget_bytes = --swap-budget\n"
+		"and its swap file in --dir.  They are in the default set and slow: the working\n"
+		"set goes through swap several times on each side (about 10 minutes a run at\n"
+		"the defaults on a 2-CPU VM):\n"
+		"  only them, quickly:  --only swap-seq,swap-rand --swap-ws 512M --swap-budget 128M\n"
+		"  all but them:        --only seq-warm,rand-warm,seq-cold,rand-cold,\n"
+		"                       anon-first-touch,shared-write-seq,shared-write-rand\n"
+		"                       (one list, no spaces)\n"
 		"\n"
 		"The pager is configured from PAGER_* environment variables (see pager(7)).\n"
 		"Dropping caches for the cold workloads writes /proc/sys/vm/drop_caches when root.\n"
@@ -1222,7 +2151,7 @@ static void parse_only(char *list)
 
 static FILE *parse_args(int argc, char **argv)
 {
-	enum { OPT_SEED = 256, OPT_TIMEOUT, OPT_FLOOR_WINDOW };
+	enum { OPT_SEED = 256, OPT_TIMEOUT, OPT_FLOOR_WINDOW, OPT_SWAP_WS, OPT_SWAP_BUDGET };
 	static const struct option longopts[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "dir", required_argument, NULL, 'd' },
@@ -1233,6 +2162,8 @@ static FILE *parse_args(int argc, char **argv)
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "floor-window", required_argument, NULL, OPT_FLOOR_WINDOW },
+		{ "swap-ws", required_argument, NULL, OPT_SWAP_WS },
+		{ "swap-budget", required_argument, NULL, OPT_SWAP_BUDGET },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1259,6 +2190,8 @@ static FILE *parse_args(int argc, char **argv)
 			    opt.floor_window > (1UL << 30))
 				usage_error("--floor-window must be a power of two from 4K to 1G");
 			break;
+		case OPT_SWAP_WS: opt.swap_ws = parse_size(optarg, true); break;
+		case OPT_SWAP_BUDGET: opt.swap_budget = parse_size(optarg, true); break;
 		case 'v': opt.verbose = true; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("pager-bench %s\n", PAGER_VERSION_STRING); exit(0);
@@ -1276,6 +2209,8 @@ static FILE *parse_args(int argc, char **argv)
 	if (!only_given)
 		for (size_t i = 0; i < NWORKLOADS; i++)
 			opt.only[i] = true;
+	if (opt.swap_ws / PAGE > UINT32_MAX)
+		usage_error("--swap-ws too large for this benchmark's page permutation");
 	struct stat st;
 	if (stat(opt.dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		usage_error("--dir '%s' is not a directory%s%s", opt.dir, errno ? ": " : "", errno ? strerror(errno) : "");
@@ -1296,13 +2231,15 @@ int main(int argc, char **argv)
 	char err[256] = "";
 	FILE *json = parse_args(argc, argv);
 	uint64_t t_start = now_ns();
-	bool any_file = false, all_ok = true;
+	bool any_file = false, any_swap, all_ok = true;
 
 	npages = opt.size / PAGE;
 	if (npages > UINT32_MAX)
 		usage_error("size too large for this benchmark's page permutation");
 	for (size_t i = 0; i < NWORKLOADS; i++)
-		any_file |= opt.only[i] && workloads[i].kind != KIND_ANON;
+		any_file |= opt.only[i] && (workloads[i].kind == KIND_FILE || workloads[i].kind == KIND_SHARED);
+	any_swap = any_selected(KIND_SWAP);
+	swap_npages = opt.swap_ws / PAGE;
 
 	probe_machine();
 	probe_dir();
@@ -1324,7 +2261,15 @@ int main(int argc, char **argv)
 		die("no userfaultfd for the floor handler: %s", strerror(errno));
 	close(probe);
 
-	if (machine.mem_avail && machine.mem_avail < 4 * (uint64_t)opt.size)
+	if (any_swap && opt.swap_budget >= opt.swap_ws)
+		fprintf(stderr, "pager-bench: warning: --swap-budget is not smaller than --swap-ws: nothing needs to swap\n");
+	/* Until the pager holds its budget it keeps the whole working set resident. */
+	if (any_swap && machine.mem_avail && machine.mem_avail < opt.swap_ws + opt.swap_budget + (1UL << 30))
+		fprintf(stderr, "pager-bench: warning: %.1f GiB available; the swap workloads may need %.1f GiB\n",
+			(double)machine.mem_avail / (1 << 30),
+			(double)(opt.swap_ws + opt.swap_budget + (1UL << 30)) / (1 << 30));
+	if (any_selected(KIND_FILE) + any_selected(KIND_ANON) + any_selected(KIND_SHARED) &&
+	    machine.mem_avail && machine.mem_avail < 4 * (uint64_t)opt.size)
 		fprintf(stderr, "pager-bench: warning: %.1f GiB available; a %.1f GiB run needs about 4x that\n",
 			(double)machine.mem_avail / (1 << 30), (double)opt.size / (1 << 30));
 	if (any_file && strcmp(machine.fstype, "tmpfs") == 0)
@@ -1335,7 +2280,8 @@ int main(int argc, char **argv)
 	zero_window = map_anon(opt.floor_window);
 	mincore_vec = malloc(npages);
 	perm = malloc(npages * sizeof(*perm));
-	if (!mincore_vec || !perm)
+	swap_perm = any_swap ? malloc(swap_npages * sizeof(*swap_perm)) : NULL;
+	if (!mincore_vec || !perm || (any_swap && !swap_perm))
 		die("out of memory");
 	uint64_t st = opt.seed ^ 0xa5a5a5a5a5a5a5a5ULL;
 	for (size_t i = 0; i < npages; i++)
@@ -1346,19 +2292,43 @@ int main(int argc, char **argv)
 		perm[i] = perm[j];
 		perm[j] = t;
 	}
+	st = opt.seed ^ 0x5a5a5a5a5a5a5a5aULL;
+	for (size_t i = 0; any_swap && i < swap_npages; i++)
+		swap_perm[i] = (uint32_t)i;
+	for (size_t i = swap_npages - 1; any_swap && i > 0; i--) {
+		size_t j = (size_t)(splitmix64(&st) % (i + 1));
+		uint32_t t = swap_perm[i];
+		swap_perm[i] = swap_perm[j];
+		swap_perm[j] = t;
+	}
 	if (any_file) {
 		make_file();
 	} else {
 		snprintf(file_path, sizeof(file_path), "(none: no file workload)");
 	}
-	expected_sums();
+	expected_sums(any_file);
 
 	print_header(stdout);
 	fflush(stdout);
 	fputc('\n', stderr);
 
 	for (size_t wi = 0; wi < NWORKLOADS; wi++) {
-		if (!opt.only[wi])
+		if (!opt.only[wi] || workloads[wi].kind == KIND_SWAP)
+			continue;
+		run_workload(wi);
+		all_ok &= results[wi].verified;
+	}
+	/*
+	 * The swap workloads fork: the default engine goes first, so that the
+	 * children start single-threaded with no engine of the parent's reborn
+	 * in them (each pager child makes its own).
+	 */
+	if (any_swap) {
+		pager_shutdown();
+		engine = NULL;
+	}
+	for (size_t wi = 0; wi < NWORKLOADS; wi++) {
+		if (!opt.only[wi] || workloads[wi].kind != KIND_SWAP)
 			continue;
 		run_workload(wi);
 		all_ok &= results[wi].verified;
@@ -1368,7 +2338,7 @@ int main(int argc, char **argv)
 	if (opt.verbose) {
 		printf("\npager statistics, median run of each workload:\n");
 		for (size_t wi = 0; wi < NWORKLOADS; wi++) {
-			if (!results[wi].ran)
+			if (!results[wi].ran || results[wi].skip[MECH_PAGER][0])
 				continue;
 			printf("%s:\n", workloads[wi].name);
 			pager_stats_print(&results[wi].pst, stdout);
@@ -1386,7 +2356,7 @@ int main(int argc, char **argv)
 		close(file_fd);
 	if (opt.keep && file_made)
 		printf("kept %s\n", file_path);
-	remove_file();
+	cleanup();
 	pager_shutdown();
 	return all_ok ? 0 : 1;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -42,8 +43,13 @@ static const char usage[] =
 	"  --shared-files        serve MAP_SHARED file mappings too; only if no other process\n"
 	"                        maps or writes those files while PROGRAM runs (its children may)\n"
 	"  --log LEVEL           error, warn, info or debug (default warn)\n"
-	"  --budget SIZE, --swap-file PATH, --daemon[=SOCKET]\n"
-	"                        planned (a memory budget with swap; pagerd): refused for now\n"
+	"  --budget SIZE         a memory budget: resident memory the pager counts (its anonymous\n"
+	"                        pages, page cache and swap cache) is kept near SIZE by reclaim;\n"
+	"                        0 or at least 4M (default 0: no limit)\n"
+	"  --swap-file PATH      create the swap file at PATH (must not exist; removed at once);\n"
+	"                        default: a temporary file in $TMPDIR or /var/tmp\n"
+	"  --swap-size SIZE      the most the swap file may hold, at least 1M (default 8G)\n"
+	"  --daemon[=SOCKET]     planned (pagerd, one cache for many processes): refused for now\n"
 	"  -v, --verbose         more messages (info; twice: debug)\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         the version\n"
@@ -66,6 +72,43 @@ static void set_size(const char *opt, const char *var, const char *val)
 
 	if (parse_size(val, &n))
 		die_usage("%s: bad size '%s' (a number with an optional K, M or G suffix)", opt, val);
+	setenv(var, val, 1);
+}
+
+/* A limit as one would write it: 4M, 16T. */
+static const char *size_str(uint64_t n, char *buf, size_t len)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	while (u < 3 && n >= 1024 && n % 1024 == 0) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%llu%.*s", (unsigned long long)n, u >= 0, u >= 0 ? &units[u] : "");
+	return buf;
+}
+
+/*
+ * A size with the limits of src/config.c (rounded up to whole pages first, as
+ * the engine does), so that a bad value is refused here, naming the option.
+ */
+static void set_size_range(const char *opt, const char *var, const char *val, uint64_t min,
+			   uint64_t max, int zero_ok)
+{
+	uint64_t n, ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	char want[192], lo[32], hi[32];
+
+	if (parse_size(val, &n))
+		die_usage("%s: bad size '%s' (a number with an optional K, M or G suffix)", opt, val);
+	if (n <= UINT64_MAX - ps)
+		n = (n + ps - 1) / ps * ps;
+	if (n > max || (n < min && !(zero_ok && n == 0))) {
+		snprintf(want, sizeof(want), "%s: bad size '%%s' (%sfrom %s to %s)%%s", opt,
+			 zero_ok ? "0 for no limit, or " : "", size_str(min, lo, sizeof(lo)),
+			 size_str(max, hi, sizeof(hi)));
+		die_usage(want, val, "");
+	}
 	setenv(var, val, 1);
 }
 
@@ -105,7 +148,7 @@ static const char *find_shim(void)
 int main(int argc, char **argv)
 {
 	enum { O_STATS = 256, O_JSON, O_FA, O_RAMIN, O_RAMAX, O_THREADS, O_DEPTH, O_MINANON, O_LOG,
-	       O_BUDGET, O_SWAP, O_DAEMON, O_SHARED };
+	       O_BUDGET, O_SWAP, O_SWAPSIZE, O_DAEMON, O_SHARED };
 	static const struct option opts[] = {
 		{ "stats", no_argument, NULL, O_STATS },
 		{ "stats-json", required_argument, NULL, O_JSON },
@@ -119,6 +162,7 @@ int main(int argc, char **argv)
 		{ "shared-files", no_argument, NULL, O_SHARED },
 		{ "budget", required_argument, NULL, O_BUDGET },
 		{ "swap-file", required_argument, NULL, O_SWAP },
+		{ "swap-size", required_argument, NULL, O_SWAPSIZE },
 		{ "daemon", optional_argument, NULL, O_DAEMON },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -146,11 +190,26 @@ int main(int argc, char **argv)
 			setenv("PAGER_LOG", optarg, 1);
 			break;
 		case O_BUDGET:
-		case O_SWAP:
-			/* Refused, not ignored: a budget that silently does nothing would lie. */
-			die_usage("%s: the memory budget and the swap file are not built yet%s",
-				  c == O_BUDGET ? "--budget" : "--swap-file", "");
+			/* The limits of PAGER_BUDGET and PAGER_SWAP_SIZE in src/config.c. */
+			set_size_range("--budget", "PAGER_BUDGET", optarg, 4ULL << 20, 1ULL << 50, 1);
 			break;
+		case O_SWAPSIZE:
+			set_size_range("--swap-size", "PAGER_SWAP_SIZE", optarg, 1ULL << 20, 1ULL << 44,
+				       0);
+			break;
+		case O_SWAP: {
+			struct stat sb;
+
+			if (!*optarg)
+				die_usage("--swap-file: an empty path%s%s", "", "");
+			/* The engine creates it with O_EXCL: say so now, not in the program. */
+			if (lstat(optarg, &sb) == 0)
+				die_usage("--swap-file: '%s' exists (the swap file is created, an existing "
+					  "file is never reused)%s",
+					  optarg, "");
+			setenv("PAGER_SWAP_FILE", optarg, 1);
+			break;
+		}
 		case O_DAEMON:
 			die_usage("--daemon: pagerd is not built yet; the pager runs in the program%s%s",
 				  "", "");

@@ -2,7 +2,8 @@
 # pager-run-cli.sh PAGER_RUN root|user - pager-run itself: --help, --version, bad
 # options and values, a program that cannot run, exit statuses and deaths by
 # signal passed through as the shell reports them without pager-run, --stats,
-# --stats-json, arguments and stdin passed through untouched.  As the
+# --stats-json, --budget, --swap-file and --swap-size, arguments and stdin
+# passed through untouched.  As the
 # unprivileged user: the same, and exactly one clear warning when it steps
 # aside; also the shim preloaded by hand, which must step aside alone, once
 # per process.
@@ -65,6 +66,9 @@ run "$PR" --help
 expect "--help" 0 '^Usage: pager-run \[OPTIONS\] \[--\] PROGRAM \[ARGS\.\.\.\]'
 [ -s "$err" ] && fail "--help wrote to stderr: $(cat "$err")"
 grep -q -- '--stats-json FILE' "$out" || fail "--help does not list --stats-json"
+for o in '--budget SIZE' '--swap-file PATH' '--swap-size SIZE'; do
+	grep -q -- "$o" "$out" || fail "--help does not list $o"
+done
 run "$PR" -h
 expect "-h" 0 '^Usage: pager-run'
 run "$PR" --version
@@ -74,7 +78,7 @@ expect "-V" 0 '^pager-run [0-9]+\.[0-9]+\.[0-9]+$'
 
 for bad in "--no-such-option" "-x" "--threads 0" "--threads 65" "--threads many" "--io-depth 0" \
 	"--fault-around 12Q" "--min-anon -1" "--readahead-max 1X" "--log loud" \
-	"--budget 1G" "--swap-file /tmp/swap" "--daemon"; do
+	"--budget 1X" "--budget abc" "--budget -1" "--swap-size 12Q" "--daemon"; do
 	# shellcheck disable=SC2086
 	run "$PR" $bad -- true
 	expect "bad option '$bad'" 2 - "Try 'pager-run --help'"
@@ -90,10 +94,34 @@ for bad in "--fault-around 0" "--fault-around 128M" "--readahead-min 2G" "--read
 done
 run "$PR" --stats-json
 expect "--stats-json without its file" 2 - "Try 'pager-run --help'"
+run "$PR" --swap-file
+expect "--swap-file without its path" 2 - "Try 'pager-run --help'"
+run "$PR" --budget
+expect "--budget without its size" 2 - "Try 'pager-run --help'"
 run "$PR" --threads 0 true
 expect "--threads 0 names the option and the range" 2 - "threads.*(1|64)"
-run "$PR" --budget 1G true
-expect "--budget is refused clearly" 2 - "budget"
+run "$PR" --daemon true
+expect "--daemon is refused clearly" 2 - "--daemon: pagerd is not built"
+# A memory budget: 0 (no limit) or at least 4M; the swap file at most 16T, at
+# least 1M; its path must not exist.  Each refusal names the option.
+for bad in "--budget 1M" "--budget 4000K" "--budget 1" "--budget 2048T" "--budget abc" \
+	"--swap-size 0" "--swap-size 512K" "--swap-size 17T" "--swap-size big"; do
+	# shellcheck disable=SC2086
+	run "$PR" $bad -- true
+	expect "bad value '$bad' names the option" 2 - "^pager-run: ${bad%% *}: bad size '${bad#* }'"
+	[ -s "$out" ] && fail "bad value '$bad' wrote to stdout: $(cat "$out")"
+done
+run "$PR" --budget 1M -- true
+expect "--budget 1M says what is allowed" 2 - "0 for no limit, or from 4M"
+: > "$work/existing"
+run "$PR" --budget 16M --swap-file "$work/existing" -- true
+expect "--swap-file of an existing file is refused" 2 - "^pager-run: --swap-file: .*existing.* exists"
+run "$PR" --swap-file '' -- true
+expect "--swap-file ''" 2 - "^pager-run: --swap-file: an empty path"
+run env PAGER_BUDGET=1M "$PR" -- true
+expect "PAGER_BUDGET=1M in the environment" 2 - "PAGER_BUDGET"
+run env PAGER_SWAP_SIZE=0 "$PR" -- true
+expect "PAGER_SWAP_SIZE=0 in the environment" 2 - "PAGER_SWAP_SIZE"
 run "$PR"
 expect "no program" 2 - "no program"
 run "$PR" --
@@ -102,6 +130,17 @@ expect "-- and no program" 2 - "no program"
 run "$PR" --shared-files -- true
 expect "--shared-files" 0
 expect_warnings "--shared-files"
+
+# Good values: the program runs, and its exit status is its own.
+for good in "--budget 64M" "--budget 0" "--budget 4M" "--budget 4095K" "--budget 1G --swap-size 1M" \
+	"--budget 64M --swap-size 16G --swap-file $work/swap-ok"; do
+	# shellcheck disable=SC2086
+	run "$PR" $good -- sh -c 'echo ran; exit 7'
+	expect "'$good' runs the program" 7 '^ran$'
+	expect_warnings "'$good'"
+done
+n=$((n + 1))
+[ -e "$work/swap-ok" ] && fail "--swap-file: the swap file outlived the program"
 
 # ---- a program that cannot run ----
 run "$PR" -- /nonexistent/program
@@ -202,12 +241,17 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 need = ['pid', 'faults', 'anon_zero', 'anon_write', 'file_hit', 'file_miss', 'readahead',
         'readahead_pages', 'sigbus', 'pages_installed', 'pages_read', 'bytes_read',
-        'peak_rss_kib', 'latency_ns']
+        'peak_rss_kib', 'swap_faults', 'swapcache_hits', 'swap_in', 'swap_readahead',
+        'swap_out', 'reclaim_scanned', 'reclaim_deactivated', 'file_dropped', 'file_written',
+        'file_refaults', 'swap_errors', 'budget_waits', 'unevictable', 'resident_bytes',
+        'peak_resident_bytes', 'swapcache_bytes', 'swap_used_bytes', 'budget_bytes',
+        'latency_ns']
 missing = [k for k in need if k not in d]
 bad = [k for k in need[:-1] if k in d and not (isinstance(d[k], int) and d[k] >= 0)]
 assert not missing, 'missing %s' % missing
 assert not bad, 'not a count: %s' % bad
 assert d['faults'] > 0 and d['pages_read'] > 0 and d['bytes_read'] > 0, 'nothing served: %s' % d
+assert d['budget_bytes'] == 0 and d['swap_out'] == 0, 'a budget without --budget: %s' % d
 assert set(d['latency_ns']) == {'p50', 'p90', 'p99', 'max'}, d['latency_ns']
 assert d['latency_ns']['p50'] <= d['latency_ns']['p99'] <= d['latency_ns']['max'], d['latency_ns']
 PY
@@ -226,6 +270,42 @@ PY
 	expect "--stats-json on sh -c 'exit 3'" 3
 else
 	expect_warnings "--stats-json"
+fi
+
+# ---- --budget with a program that needs more: pages go to swap and come back ----
+# 32 MiB of private anonymous memory written twice under a 16 MiB budget; the
+# program checks every page and that the swap file has no name while it runs.
+SWAPPER=(python3 -c 'import mmap, os, sys
+n = 32 << 20
+m = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+for r in range(2):
+    for i in range(0, n, 4096):
+        m[i:i + 8] = (i + r).to_bytes(8, "little")
+bad = sum(int.from_bytes(m[i:i + 8], "little") != i + 1 for i in range(0, n, 4096))
+print("bad pages:", bad, "swap file seen:", os.path.exists(sys.argv[1]))
+sys.exit(5)' "$work/swap-big")
+rm -f "$json"
+run "$PR" --stats --stats-json "$json" --budget 16M --swap-file "$work/swap-big" --swap-size 256M \
+	-- "${SWAPPER[@]}"
+expect "--budget 16M with 32 MiB written" 5 '^bad pages: 0 swap file seen: False$'
+n=$((n + 1))
+[ -e "$work/swap-big" ] && fail "--budget 16M: the swap file outlived the program"
+if [ "$WHO" = root ]; then
+	expect "--budget 16M: --stats reports the budget" 5 - '^pager: budget 16\.0 MiB: resident '
+	expect "--budget 16M: --stats reports swap" 5 - '^pager: swap: [1-9][0-9]* pages \([0-9.]+ MiB\) out'
+	n=$((n + 1))
+	c=$(grep -c '^pager: peak resident' "$err" || true)
+	[ "$c" = 1 ] || fail "--budget 16M --stats: $c 'peak resident' lines, expected one"
+	n=$((n + 1))
+	python3 - "$json" <<'PY' || fail "--budget 16M --stats-json: unexpected content: $(cat "$json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['budget_bytes'] == 16 << 20, d
+assert d['swap_out'] > 0 and d['swap_in'] > 0, d
+assert d['swap_errors'] == 0, d
+PY
+else
+	expect_warnings "--budget 16M" stats
 fi
 
 # ---- the shim preloaded by hand, without pager-run ----
