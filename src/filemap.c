@@ -238,10 +238,35 @@ long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint3
 	long gone = 0;
 
 	if (!writeback) {
-		long before = __atomic_load_n(&as->nr_cached, __ATOMIC_RELAXED);
+		/*
+		 * Each page locked first: a write(2) being copied into the cache
+		 * (filemap_write_through) holds the lock too, and a pwrite into a
+		 * page punched under it would put back a page of zeros and new bytes.
+		 */
+		for (uint32_t k = 0; k < nr;) {
+			uint32_t n = 0;
 
-		punch(as, index, index + nr);
-		return before - __atomic_load_n(&as->nr_cached, __ATOMIC_RELAXED);
+			while (k + n < nr) {
+				uint8_t st = PG_UPTODATE;
+
+				if (!__atomic_compare_exchange_n(&as->state[index + k + n], &st, PG_LOCKED,
+								 false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+					break;
+				n++;
+			}
+			if (n) {
+				sys_fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					      (off_t)((index + k) << PAGE_SHIFT), (off_t)n << PAGE_SHIFT);
+				for (uint32_t m = 0; m < n; m++)
+					set_page_state(as, index + k + m, PG_NONE);
+				gone += n;
+				k += n;
+			} else {
+				k++;
+			}
+		}
+		account(as, -gone);
+		return gone;
 	}
 	/* Faults on these pages wait (PG_LOCKED) until they are out. */
 	while (locked < nr) {
@@ -299,14 +324,34 @@ long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint3
 	return gone;
 }
 
+/* Take an uptodate page's lock (for a change that must not race with its eviction). */
+static bool trylock_uptodate(struct address_space *as, pgoff_t index)
+{
+	uint8_t s = PG_UPTODATE;
+
+	return index < as->nr_pages &&
+	       __atomic_compare_exchange_n(&as->state[index], &s, PG_LOCKED, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_RELAXED);
+}
+
 /* Bytes [from, to) of the cached page `index` get the file's bytes (or zeros past EOF). */
 static void refresh_tail(struct address_space *as, int64_t from, int64_t to, int64_t size)
 {
 	char buf[PAGE_SIZE];
 	ssize_t n = 0;
+	pgoff_t index = (pgoff_t)from >> PAGE_SHIFT;
+	bool locked;
 
-	if (to <= from || !page_in_cache(as, (pgoff_t)from >> PAGE_SHIFT))
+	if (to <= from)
 		return;
+	/* An uptodate page is locked against reclaim; one in another state is not ours to touch here. */
+	locked = trylock_uptodate(as, index);
+	if (!locked)
+		return;
+	if (!page_in_cache(as, index)) {
+		set_page_state(as, index, PG_UPTODATE);
+		return;
+	}
 	if (from < size) {
 		n = sys_pread(as->fd, buf, (size_t)(to - from), from);
 		if (n < 0)
@@ -316,6 +361,7 @@ static void refresh_tail(struct address_space *as, int64_t from, int64_t to, int
 	/* The page is in the memfd, so this writes into it and allocates nothing. */
 	if (sys_pwrite(as->memfd, buf, (size_t)(to - from), from) < 0)
 		pr_warn("updating the cached last page: %s", strerror(errno));
+	set_page_state(as, index, PG_UPTODATE);
 }
 
 int64_t filemap_update_size(struct address_space *as, int64_t *oldp)
@@ -514,12 +560,16 @@ bool filemap_write_through(struct address_space *as, off_t off, size_t len)
 		 * A read in flight may carry the old bytes: let it land, then do
 		 * this page again.  Not here: the handler needs mm->lock to land it.
 		 */
-		if (page_state(as, index) == PG_LOCKED)
+		if (page_state(as, index) == PG_LOCKED) {
 			done = false;
-		else if (page_in_cache(as, index)) {
-			n = sys_pread(as->fd, buf, (size_t)(stop - pos), pos);
-			if (n > 0 && sys_pwrite(as->memfd, buf, (size_t)n, pos) < 0)
-				pr_warn("updating the cache after a write: %s", strerror(errno));
+		} else if (trylock_uptodate(as, index)) {
+			/* Locked: reclaim cannot punch it while we copy into it. */
+			if (page_in_cache(as, index)) {
+				n = sys_pread(as->fd, buf, (size_t)(stop - pos), pos);
+				if (n > 0 && sys_pwrite(as->memfd, buf, (size_t)n, pos) < 0)
+					pr_warn("updating the cache after a write: %s", strerror(errno));
+			}
+			set_page_state(as, index, PG_UPTODATE);
 		}
 		pos = stop;
 	}
