@@ -25,7 +25,7 @@ static int open_file(struct swap *s, const char *path, char *err, size_t errlen)
 		if (s->fd < 0) {
 			int e = errno;
 
-			snprintf(err, errlen, "PAGER_SWAP_FILE=\"%s\": %s%s", path, strerror(e),
+			snprintf(err, errlen, "swap file \"%s\" (PAGER_SWAP_FILE, --swap-file): %s%s", path, strerror(e),
 				 e == EEXIST ? " (an existing file is never reused as swap)" : "");
 			return -e;
 		}
