@@ -186,54 +186,26 @@ static void punch(struct address_space *as, pgoff_t from, pgoff_t to)
 	account(as, -gone);
 }
 
-/* Write pages [index, index + nr) from the memfd to the file.  0 or -errno; *written: pages. */
-static int write_pages_out(struct address_space *as, pgoff_t index, uint32_t nr, long *written)
+/* Pages [index, index + nr) of the cache into buf (page-sized, as many).  0 or -errno. */
+static int read_cached(struct address_space *as, pgoff_t index, uint32_t nr, char *buf)
 {
-	off_t pos = (off_t)(index << PAGE_SHIFT), end = (off_t)((index + nr) << PAGE_SHIFT);
-	int64_t size = __atomic_load_n(&as->size, __ATOMIC_RELAXED);
-	char *buf = kzalloc((size_t)READ_RUN_PAGES << PAGE_SHIFT);
-	int rc = 0;
+	size_t len = (size_t)nr << PAGE_SHIFT, done = 0;
 
-	if (!buf)
-		return -ENOMEM;
-	if (end > size)
-		end = size; /* never past EOF: the file must not grow */
-	while (pos < end && !rc) {
-		size_t half = (size_t)READ_RUN_PAGES << (PAGE_SHIFT - 1);
-		size_t len = (size_t)(end - pos) < half ? (size_t)(end - pos) : half;
-		ssize_t n = sys_pread(as->memfd, buf, len, pos), f;
+	while (done < len) {
+		ssize_t n = sys_pread(as->memfd, buf + done, len - done,
+				      (off_t)(index << PAGE_SHIFT) + (off_t)done);
 
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			break;
-		}
-		/* Only pages that differ from the file are written (usually none). */
-		f = sys_pread(as->fd, buf + half, (size_t)n, pos);
-		for (ssize_t off = 0; off < n && !rc; off += (ssize_t)PAGE_SIZE) {
-			size_t pl = (size_t)(n - off) < PAGE_SIZE ? (size_t)(n - off) : PAGE_SIZE;
-
-			if (f >= off + (ssize_t)pl && !memcmp(buf + off, buf + half + off, pl))
-				continue;
-			(*written)++;
-			for (size_t done = 0; done < pl;) {
-				ssize_t w = sys_pwrite(as->fd, buf + off + done, pl - done, pos + off + (off_t)done);
-
-				if (w <= 0) {
-					rc = w < 0 ? -errno : -EIO;
-					break;
-				}
-				done += (size_t)w;
-			}
-		}
-		pos += n;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
 	}
-	kfree(buf);
-	return rc;
+	return 0;
 }
 
 long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint32_t nr,
 		   bool writeback, long *written)
 {
+	char *before = NULL, *after = NULL;
 	uint32_t locked = 0;
 	long gone = 0;
 
@@ -281,10 +253,17 @@ long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint3
 		return 0;
 	/*
 	 * What the shared mappings wrote goes to the dirty list, then they are
-	 * unmapped: from here on the memfd holds every store and nothing can
-	 * add one.  A store between the scan and the unmap is in the memfd but
-	 * not on the list, so the run is written whole, dirty or not.
+	 * unmapped: from there on the memfd holds every store and nothing can
+	 * add one.  A store between the scan and the unmap set a written bit
+	 * the unmap forgot; it shows as a page that changed between a copy
+	 * taken before the scan and one taken after the unmap.  (Never a
+	 * comparison with the file: a write(2) not yet copied into the cache
+	 * makes them differ, and writing the cache back would undo it.)
 	 */
+	before = kpages((size_t)locked << PAGE_SHIFT);
+	after = kpages((size_t)locked << PAGE_SHIFT);
+	if (!before || !after || read_cached(as, index, locked, before))
+		goto keep;
 	for (size_t k = 0; k < mm->nr_vmas; k++) {
 		struct vma *v = mm->vmas[k];
 		pgoff_t lo = index, hi = index + locked;
@@ -304,16 +283,23 @@ long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint3
 		for (pgoff_t i = lo; i < hi; i++)
 			pte_clear(v, (size_t)(i - v->pgoff));
 	}
+	if (read_cached(as, index, locked, after)) {
+		/* Cannot tell what changed: all of it counts as written. */
+		writeback_mark_dirty(as, index, index + locked);
+	} else {
+		for (uint32_t k = 0; k < locked; k++)
+			if (memcmp(before + ((size_t)k << PAGE_SHIFT), after + ((size_t)k << PAGE_SHIFT),
+				   PAGE_SIZE))
+				writeback_mark_dirty(as, index + k, index + k + 1);
+	}
 	pthread_mutex_lock(&as->wb_lock);
 	for (size_t k = 0; k < as->nr_dirty; k++)
 		*written += (long)(as->dirty[k].end - as->dirty[k].start);
 	pthread_mutex_unlock(&as->wb_lock);
-	if (writeback_flush(as, false, false) || write_pages_out(as, index, locked, written) ||
-	    as->wb_err) {
-		for (uint32_t k = 0; k < locked; k++)
-			set_page_state(as, index + k, PG_UPTODATE);
-		return 0;
-	}
+	if (writeback_flush(as, false, false) || as->wb_err)
+		goto keep; /* the pages stay dirty on the list, in memory */
+	kpages_free(before, (size_t)locked << PAGE_SHIFT);
+	kpages_free(after, (size_t)locked << PAGE_SHIFT);
 	sys_fallocate(as->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(index << PAGE_SHIFT),
 		      (off_t)locked << PAGE_SHIFT);
 	for (uint32_t k = 0; k < locked; k++) {
@@ -322,6 +308,13 @@ long filemap_evict(struct mm *mm, struct address_space *as, pgoff_t index, uint3
 	}
 	account(as, -gone);
 	return gone;
+
+keep:
+	kpages_free(before, (size_t)locked << PAGE_SHIFT);
+	kpages_free(after, (size_t)locked << PAGE_SHIFT);
+	for (uint32_t k = 0; k < locked; k++)
+		set_page_state(as, index + k, PG_UPTODATE);
+	return 0;
 }
 
 /* Take an uptodate page's lock (for a change that must not race with its eviction). */

@@ -158,3 +158,13 @@ int writeback_flush(struct address_space *as, bool sync, bool report)
 	pthread_mutex_unlock(&as->wb_lock);
 	return rc;
 }
+
+int writeback_mark_dirty(struct address_space *as, pgoff_t start, pgoff_t end)
+{
+	int rc;
+
+	pthread_mutex_lock(&as->wb_lock);
+	rc = dirty_add(as, start, end);
+	pthread_mutex_unlock(&as->wb_lock);
+	return rc;
+}

@@ -24,6 +24,9 @@
 /* Move the written pages of [start, end) of shared vma v to its file's dirty list. */
 int writeback_collect(struct mm *mm, struct vma *v, uintptr_t start, uintptr_t end);
 
+/* Put file pages [start, end) on the dirty list (stores found another way than a scan). */
+int writeback_mark_dirty(struct address_space *as, pgoff_t start, pgoff_t end);
+
 /*
  * Write the dirty list to the file; with `sync`, also make it durable
  * (fdatasync).  On failure the pages stay dirty.  With `report`, returns 0

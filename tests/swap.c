@@ -1125,6 +1125,66 @@ END_TEST
 /* ---- the swap file itself ---- */
 
 /* Descriptors of this process that point into dir and were unlinked; *mode of the last. */
+/*
+ * A file mapped MAP_SHARED, PROT_READ, from a descriptor open for writing,
+ * written with pwrite (what SQLite does with mmap on), under a budget: each
+ * write must be seen through the mapping at once and reach the file, while
+ * reclaim evicts the same pages (an eviction once wrote the cache's stale
+ * copy over a write the cache had not taken yet).
+ */
+START_TEST(file_pwrite_under_budget)
+{
+	const size_t budget = test_budget, len = 4 * budget, npages = len / PG;
+	struct rng r = rng_for("file_pwrite_under_budget");
+	int fd = make_file(len);
+	struct pager_engine *eng = new_engine(budget, 1, 0, NULL);
+	uint32_t *ver = calloc(npages, sizeof(*ver));
+	const uint64_t *p;
+	size_t bad = 0, first = 0;
+	struct pager_stats st;
+
+	ck_assert(ver);
+	p = pager_engine_mmap(eng, NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert_msg(p != MAP_FAILED, "pager_engine_mmap: %s", strerror(errno));
+	cur_base = (char *)p;
+	cur_len = len;
+	for (unsigned op = 0; op < 5000; op++) {
+		size_t x = rng_below(&r, npages), y = rng_below(&r, npages);
+		uint64_t v = ((uint64_t)x << 32) | ++ver[x];
+		uint64_t want_y = ver[y] ? ((uint64_t)y << 32) | ver[y] : file_word(y * (PG / 8));
+
+		pwrite_all(fd, &v, sizeof(v), (off_t)(x * PG));
+		pager_engine_file_written(eng, fd, (off_t)(x * PG), sizeof(v));
+		if (p[x * (PG / 8)] != v && !bad++)
+			first = x;
+		if (p[y * (PG / 8)] != want_y && !bad++)
+			first = y;
+		/* Walk a stretch too, so that reclaim has pages to evict. */
+		for (size_t k = 0; k < 2; k++)
+			(void)*(volatile const uint64_t *)&p[((y + k * 64) % npages) * (PG / 8) + 1];
+	}
+	st = stats(eng);
+	print_stats("pwrite under a budget", &st);
+	ck_assert_msg(!bad, "%zu reads through the mapping missed a write; first at page %zu (seed %llu)",
+		      bad, first, (unsigned long long)seed);
+	ck_assert_msg(st.file_dropped > 0, "the cache never evicted (file_dropped 0)");
+	ck_assert_int_eq(pager_engine_munmap(eng, (void *)p, len), 0);
+	cur_base = NULL;
+	for (size_t x = 0; x < npages; x++) {
+		uint64_t w;
+
+		ck_assert_int_eq(pread(fd, &w, sizeof(w), (off_t)(x * PG)), (ssize_t)sizeof(w));
+		if (w != (ver[x] ? ((uint64_t)x << 32) | ver[x] : file_word(x * (PG / 8))) && !bad++)
+			first = x;
+	}
+	ck_assert_msg(!bad, "%zu pages of the file lost a write; first page %zu (seed %llu)", bad, first,
+		      (unsigned long long)seed);
+	destroy_engine(eng);
+	free(ver);
+	close(fd);
+}
+END_TEST
+
 static int deleted_files_in(const char *dir, mode_t *mode)
 {
 	char path[64], target[4096];
@@ -1760,6 +1820,7 @@ int main(void)
 	ADD(swap_full_no_lost_page, 60);
 	ADD(file_private_readonly, 60);
 	ADD(file_shared_writable, 120);
+	ADD(file_pwrite_under_budget, 60);
 	ADD(swap_file_created_unlinked, 30);
 	ADD(swap_read_error_sigbus, 60);
 	return run_suite(s);
