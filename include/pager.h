@@ -186,7 +186,6 @@ struct pager_stats {
 	uint64_t reclaim_deactivated; /* pages unmapped into the swap cache or inactive list */
 	uint64_t file_dropped; /* clean file pages dropped from the page cache */
 	uint64_t file_written; /* dirty file pages written back by reclaim */
-	uint64_t file_refaults; /* inactive file pages touched again before they were dropped */
 	uint64_t swap_errors; /* swap writes or reads that failed */
 	uint64_t budget_waits; /* faults that waited for reclaim to make room */
 	uint64_t unevictable; /* pages reclaim had to skip (shared with a child, not writable) */

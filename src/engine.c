@@ -303,10 +303,10 @@ static int vma_register(struct pager_engine *eng, struct vma *v)
 
 	v->minor = wp && (eng->mm.uffd.features & UFFD_FEATURE_MINOR_SHMEM);
 	v->wp = wp;
-	if (wp)
+	if (wp) {
 		v->mapping->ever_written = true;
-	if (wp)
 		mode |= UFFDIO_REGISTER_MODE_WP;
+	}
 	if (v->minor)
 		mode |= UFFDIO_REGISTER_MODE_MINOR;
 	rc = uffd_register(&eng->mm.uffd, v->start, v->end - v->start, mode);
@@ -1025,13 +1025,9 @@ void *pager_engine_mremap(struct pager_engine *eng, void *old, size_t old_len, s
 		n->wp = v->wp;
 		if (n->mapping)
 			n->mapping->nr_vmas++;
-		if (flags & MREMAP_DONTUNMAP) {
-			/* The old range stays, empty and still registered. */
-			for (uintptr_t a = os; a < oe; a += PAGE_SIZE)
-				pte_set(v, vma_page(v, a), 0);
-		} else {
+		/* With MREMAP_DONTUNMAP the old range stays, emptied above and still registered. */
+		if (!(flags & MREMAP_DONTUNMAP))
 			mm_unmap_range(&eng->mm, os, oe, &engine_vma_hooks, eng);
-		}
 	}
 	/* The destination replaced whatever was there (MREMAP_FIXED). */
 	mm_unmap_range(&eng->mm, ns, ne, &engine_vma_hooks, eng);

@@ -29,7 +29,6 @@ struct io_req {
 	bool background; /* readahead: no fault waits for it */
 	bool swap; /* a swap-in: pages [index, index + nr) of the swap file for addr */
 	uintptr_t addr;
-	uint32_t want; /* swap-in: the page a fault waits for (the rest go to the swap cache) */
 };
 
 struct io_ctx {

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -21,6 +20,7 @@
 #include "log.h"
 #include "stats.h"
 #include "sys.h"
+#include "thread.h"
 
 #define RUN_MAX 64U /* pages per swap write: 256 KiB */
 #define WRITE_DEPTH 64U
@@ -46,7 +46,7 @@ void reclaim_note_peak(struct reclaim *rc)
 
 void reclaim_kick(struct reclaim *rc)
 {
-	if (rc->enabled && rc->kick_fd >= 0)
+	if (rc->enabled && rc->kick_fd >= 0 && !__atomic_load_n(&rc->busy, __ATOMIC_ACQUIRE))
 		eventfd_write(rc->kick_fd, 1);
 }
 
@@ -82,73 +82,13 @@ static void fifo_push(struct reclaim *rc, swp_entry_t slot, uint32_t nr)
 }
 
 /* Drop the swap cache page of slot e, which was taken to SC_BUSY: release the cache's reference. */
-void swapcache_taken(struct reclaim *rc, swp_entry_t e, int was)
+void swapcache_taken(struct reclaim *rc, swp_entry_t e)
 {
 	sys_madvise((void *)swap_stage_addr(&rc->swap, e), PAGE_SIZE, MADV_DONTNEED);
 	swapcache_set(&rc->swap, e, SC_NONE);
 	swap_free(&rc->swap, e);
 	__atomic_sub_fetch(&rc->nr_swapcache, 1, __ATOMIC_RELAXED);
-	if (was == SC_STAGED)
-		__atomic_sub_fetch(&rc->nr_staged, 1, __ATOMIC_RELAXED);
-}
-
-int swapcache_grab(struct swap *s, swp_entry_t e)
-{
-	if (swapcache_cmpxchg(s, e, SC_STAGED, SC_BUSY))
-		return SC_STAGED;
-	if (swapcache_cmpxchg(s, e, SC_CLEAN, SC_BUSY))
-		return SC_CLEAN;
-	return 0;
-}
-
-void swapcache_add_clean(struct reclaim *rc, swp_entry_t e, uint32_t n)
-{
-	for (uint32_t k = 0; k < n; k++) {
-		swap_dup(&rc->swap, e + k); /* the cache's reference */
-		swapcache_set(&rc->swap, e + k, SC_CLEAN);
-	}
-	__atomic_add_fetch(&rc->nr_swapcache, n, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&rc->nr_clean, n, __ATOMIC_RELAXED);
-	pthread_spin_lock(&rc->ffifo_lock);
-	if (rc->cfifo_len == rc->cfifo_cap) {
-		rc->cfifo_head = (rc->cfifo_head + 1) % rc->cfifo_cap; /* the clock finds them */
-		rc->cfifo_len--;
-	}
-	rc->cfifo[(rc->cfifo_head + rc->cfifo_len++) % rc->cfifo_cap] = (struct sc_run){ e, n };
-	pthread_spin_unlock(&rc->ffifo_lock);
-	reclaim_note_peak(rc);
-}
-
-/* Drop up to `want` clean swap cache pages, oldest first: no I/O, their slots hold them. */
-static long drop_clean(struct reclaim *rc, long want)
-{
-	long done = 0;
-
-	pthread_rwlock_rdlock(&rc->mm->lock);
-	while (done < want) {
-		struct sc_run run;
-		bool got = false;
-
-		pthread_spin_lock(&rc->ffifo_lock);
-		if (rc->cfifo_len) {
-			run = rc->cfifo[rc->cfifo_head];
-			rc->cfifo_head = (rc->cfifo_head + 1) % rc->cfifo_cap;
-			rc->cfifo_len--;
-			got = true;
-		}
-		pthread_spin_unlock(&rc->ffifo_lock);
-		if (!got)
-			break;
-		for (uint32_t k = 0; k < run.nr; k++) {
-			if (!swapcache_cmpxchg(&rc->swap, run.slot + k, SC_CLEAN, SC_BUSY))
-				continue; /* moved back by a fault: it was used */
-			swapcache_taken(rc, run.slot + k, SC_CLEAN);
-			__atomic_sub_fetch(&rc->nr_clean, 1, __ATOMIC_RELAXED);
-			done++;
-		}
-	}
-	pthread_rwlock_unlock(&rc->mm->lock);
-	return done;
+	__atomic_sub_fetch(&rc->nr_staged, 1, __ATOMIC_RELAXED);
 }
 
 void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_t end)
@@ -165,11 +105,9 @@ void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_
 		if ((p & PTE_SWAP) && rc->enabled) {
 			swp_entry_t e = v->swp[i];
 
-			int was;
-
 			/* Only our swap cache holds it now: no one will ever read it. */
-			if (swap_free(&rc->swap, e) == 1 && (was = swapcache_grab(&rc->swap, e)))
-				swapcache_taken(rc, e, was);
+			if (swap_free(&rc->swap, e) == 1 && swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY))
+				swapcache_taken(rc, e);
 		}
 		pte_set(v, i, 0);
 	}
@@ -427,14 +365,6 @@ static long writeout(struct reclaim *rc, long want)
 
 /* ---- file pages ---- */
 
-static bool as_tracked(struct mm *mm, struct address_space *as)
-{
-	for (size_t k = 0; k < mm->nr_vmas; k++)
-		if (mm->vmas[k]->mapping == as && mm->vmas[k]->wp)
-			return true;
-	return false;
-}
-
 static bool as_listed(struct reclaim *rc, uintptr_t as)
 {
 	for (struct address_space *a = *rc->mappings; a; a = a->next)
@@ -478,7 +408,8 @@ static long shrink_file(struct reclaim *rc, long want)
 			end = as->nr_pages;
 		if (as->anon || as->shared_with_child || !__atomic_load_n(&as->nr_cached, __ATOMIC_RELAXED))
 			rc->file_hand = end;
-		tracked = rc->file_hand < end && (as->ever_written || as_tracked(mm, as));
+		/* Every file a tracked mapping maps is marked ever_written (vma_register). */
+		tracked = as->ever_written;
 		while (rc->file_hand < end && done < want) {
 			pgoff_t i = rc->file_hand;
 			uint32_t n = 0;
@@ -564,7 +495,7 @@ static long shrink_file_fifo(struct reclaim *rc, long want)
 		if (run.index + run.nr > as->nr_pages)
 			run.nr = (uint32_t)(as->nr_pages - run.index);
 		stat_add(&rc->stats, reclaim_scanned, run.nr);
-		done += evict_file_run(rc, as, run.index, run.nr, as->ever_written || as_tracked(mm, as));
+		done += evict_file_run(rc, as, run.index, run.nr, as->ever_written);
 	}
 	pthread_rwlock_unlock(&mm->lock);
 	if (done)
@@ -602,9 +533,12 @@ static void *reclaim_main(void *arg)
 	unsigned stuck = 0;
 
 	while (!__atomic_load_n(&rc->stopping, __ATOMIC_ACQUIRE)) {
-		long resident = reclaim_resident(rc), need, anon, file, progress = 0;
+		long resident, need, anon, file, progress = 0;
 		bool can_swap;
 
+		/* Idle before looking: a charge from now on wakes us. */
+		__atomic_store_n(&rc->busy, false, __ATOMIC_RELEASE);
+		resident = reclaim_resident(rc);
 		if (resident <= rc->high) {
 			if (__atomic_load_n(&rc->overrun, __ATOMIC_RELAXED)) {
 				__atomic_store_n(&rc->overrun, false, __ATOMIC_RELEASE);
@@ -613,6 +547,7 @@ static void *reclaim_main(void *arg)
 			wait_kick(rc, 1000);
 			continue;
 		}
+		__atomic_store_n(&rc->busy, true, __ATOMIC_RELEASE);
 		need = resident - rc->low;
 		if (need > 16384)
 			need = 16384;
@@ -625,19 +560,6 @@ static void *reclaim_main(void *arg)
 		 * Like the kernel's swappiness (60): file pages are cheaper to
 		 * drop, so they are scanned more than their share.
 		 */
-		/*
-		 * Pages read ahead from swap and not used yet: the oldest go first,
-		 * and all beyond a share of the budget (they cost no write).
-		 */
-		if (__atomic_load_n(&rc->nr_clean, __ATOMIC_RELAXED)) {
-			long clean = __atomic_load_n(&rc->nr_clean, __ATOMIC_RELAXED);
-			long c = clean - rc->limit / 4;
-			long share = need * clean / (resident + 1) + 1;
-
-			progress += drop_clean(rc, c > share ? c : share);
-			if (progress >= need)
-				continue;
-		}
 		if (file) {
 			long f = anon ? need * file * 140 / (file * 140 + anon * 60) + 1 : need;
 
@@ -684,6 +606,7 @@ static void *reclaim_main(void *arg)
 		else
 			give_up(rc, "nothing more can be evicted (pages shared with a child since fork, "
 				    "or not writable)", stuck >= 50);
+		__atomic_store_n(&rc->busy, false, __ATOMIC_RELEASE);
 		wait_kick(rc, 100);
 	}
 	return NULL;
@@ -720,14 +643,12 @@ int reclaim_init(struct reclaim *rc, struct mm *mm, struct address_space **mappi
 		return r;
 	rc->fifo_cap = (size_t)rc->limit * 2 + 4096;
 	rc->fifo = kcalloc(rc->fifo_cap, sizeof(*rc->fifo));
-	rc->cfifo_cap = (size_t)rc->limit + 4096;
-	rc->cfifo = kcalloc(rc->cfifo_cap, sizeof(*rc->cfifo));
 	rc->ffifo_cap = (size_t)rc->limit + 4096;
 	rc->ffifo = kcalloc(rc->ffifo_cap, sizeof(*rc->ffifo));
 	pthread_spin_init(&rc->ffifo_lock, PTHREAD_PROCESS_PRIVATE);
 	rc->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rc->depth = WRITE_DEPTH;
-	if (!rc->fifo || !rc->ffifo || !rc->cfifo || rc->kick_fd < 0) {
+	if (!rc->fifo || !rc->ffifo || rc->kick_fd < 0) {
 		snprintf(err, errlen, "reclaim: %s", strerror(rc->fifo ? errno : ENOMEM));
 		reclaim_destroy(rc);
 		return -ENOMEM;
@@ -738,7 +659,6 @@ int reclaim_init(struct reclaim *rc, struct mm *mm, struct address_space **mappi
 
 int reclaim_start(struct reclaim *rc)
 {
-	sigset_t all, old;
 	int r;
 
 	if (!rc->enabled)
@@ -748,11 +668,7 @@ int reclaim_start(struct reclaim *rc)
 		return r;
 	fcntl(rc->ring.ring_fd, F_SETFD, FD_CLOEXEC);
 	rc->stopping = false;
-	/* Like the handlers: no signal handler of the program may run here. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&rc->thread, NULL, reclaim_main, rc);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r = engine_thread_create(&rc->thread, reclaim_main, rc);
 	if (r) {
 		io_uring_queue_exit(&rc->ring);
 		return -r;
@@ -781,8 +697,6 @@ void reclaim_destroy(struct reclaim *rc)
 	rc->fifo = NULL;
 	kfree(rc->ffifo);
 	rc->ffifo = NULL;
-	kfree(rc->cfifo);
-	rc->cfifo = NULL;
 	if (rc->kick_fd >= 0)
 		close(rc->kick_fd);
 	rc->kick_fd = -1;
@@ -836,9 +750,7 @@ int reclaim_fork_child(struct reclaim *rc, int handler_wake_fd)
 	}
 	/* Our copy of the swap cache: every page in it is staged, in slot order. */
 	rc->fifo_head = rc->fifo_len = 0;
-	rc->cfifo_head = rc->cfifo_len = 0;
 	rc->nr_staged = 0;
-	rc->nr_clean = 0;
 	for (e = 0; e < rc->swap.nr_slots; e++) {
 		if (swapcache_state(&rc->swap, e) == SC_NONE)
 			continue;
@@ -870,14 +782,11 @@ void reclaim_release_all(struct reclaim *rc)
 		if (!v->mapping && v->swp)
 			reclaim_forget_pages(rc, v, 0, vma_pages(v));
 	}
-	for (swp_entry_t e = 0; e < rc->swap.nr_slots; e++) {
-		int was = swapcache_grab(&rc->swap, e);
-
-		if (!was && swapcache_cmpxchg(&rc->swap, e, SC_WRITEBACK, SC_BUSY))
-			was = SC_WRITEBACK; /* its write will not be finished by anyone */
-		if (was)
-			swapcache_taken(rc, e, was);
-	}
+	/* A page being written too: the thread that would finish it is stopped. */
+	for (swp_entry_t e = 0; e < rc->swap.nr_slots; e++)
+		if (swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY) ||
+		    swapcache_cmpxchg(&rc->swap, e, SC_WRITEBACK, SC_BUSY))
+			swapcache_taken(rc, e);
 }
 
 int reclaim_swapin_range(struct reclaim *rc, struct vma *v, size_t first, size_t end)
@@ -912,8 +821,8 @@ int reclaim_swapin_range(struct reclaim *rc, struct vma *v, size_t first, size_t
 			err = (int)r;
 			continue;
 		}
-		if (swap_free(&rc->swap, e) == 1 && (r = swapcache_grab(&rc->swap, e)))
-			swapcache_taken(rc, e, (int)r);
+		if (swap_free(&rc->swap, e) == 1 && swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY))
+			swapcache_taken(rc, e);
 		pte_set(v, i, PTE_PRESENT);
 		__atomic_add_fetch(&rc->nr_anon, 1, __ATOMIC_RELAXED);
 	}

@@ -50,6 +50,7 @@ struct reclaim {
 	int kick_fd; /* eventfd: wakes the reclaim thread */
 	int handler_wake_fd; /* the handlers' eventfd: parked faults look again */
 	bool stopping, started;
+	bool busy; /* the thread is at work: no need to wake it (spares a syscall per fault) */
 	bool forked; /* this process is a child of fork: it shares the slot map */
 	pthread_t thread;
 	struct io_uring ring;
@@ -68,10 +69,6 @@ struct reclaim {
 	} *ffifo;
 	size_t ffifo_cap, ffifo_head, ffifo_len;
 	pthread_spinlock_t ffifo_lock; /* held for a few stores, by handlers and reclaim */
-	/* Swap cache pages read ahead (SC_CLEAN), oldest first: dropped without a write. */
-	struct sc_run *cfifo;
-	size_t cfifo_cap, cfifo_head, cfifo_len;
-	long nr_clean;
 	uintptr_t anon_hand; /* the clock over anonymous memory */
 	uintptr_t file_hand_as; /* the clock over the page cache: which file ... */
 	pgoff_t file_hand; /* ... and where in it */
@@ -126,16 +123,9 @@ void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_
 
 /*
  * The swap cache page of slot e is being moved back (the fault path took it
- * from `was` (SC_STAGED or SC_CLEAN) to SC_BUSY): done; release the cache's
- * reference.
+ * from SC_STAGED to SC_BUSY): done; release the cache's reference.
  */
-void swapcache_taken(struct reclaim *rc, swp_entry_t e, int was);
-
-/* Take slot e's swap cache page to SC_BUSY if it is staged or clean; returns what it was, or 0. */
-int swapcache_grab(struct swap *s, swp_entry_t e);
-
-/* Pages read ahead from swap slots [e, e + n) went into the swap cache, clean. */
-void swapcache_add_clean(struct reclaim *rc, swp_entry_t e, uint32_t n);
+void swapcache_taken(struct reclaim *rc, swp_entry_t e);
 
 /*
  * At exit: give back every reference this process holds in the slot map

@@ -487,14 +487,14 @@ static void write_json(const char *path, const struct pager_stats *st)
 		", \"swap_readahead\": %" PRIu64 ", \"swap_out\": %" PRIu64
 		", \"reclaim_scanned\": %" PRIu64 ", \"reclaim_deactivated\": %" PRIu64
 		", \"file_dropped\": %" PRIu64 ", \"file_written\": %" PRIu64
-		", \"file_refaults\": %" PRIu64 ", \"swap_errors\": %" PRIu64
+		", \"swap_errors\": %" PRIu64
 		", \"budget_waits\": %" PRIu64 ", \"unevictable\": %" PRIu64
 		", \"resident_bytes\": %" PRIu64 ", \"peak_resident_bytes\": %" PRIu64
 		", \"swapcache_bytes\": %" PRIu64 ", \"swap_used_bytes\": %" PRIu64
 		", \"budget_bytes\": %" PRIu64,
 		st->swap_faults, st->swapcache_hits, st->swap_in, st->swap_readahead, st->swap_out,
 		st->reclaim_scanned, st->reclaim_deactivated, st->file_dropped, st->file_written,
-		st->file_refaults, st->swap_errors, st->budget_waits, st->unevictable,
+		st->swap_errors, st->budget_waits, st->unevictable,
 		st->resident_bytes, st->peak_resident_bytes, st->swapcache_bytes, st->swap_used_bytes,
 		st->budget_bytes);
 	fprintf(f,

@@ -86,9 +86,8 @@ static void print_budget(const struct pager_stats *st, FILE *out)
 		st->swap_readahead, st->swap_faults, st->swapcache_hits);
 	fprintf(out, "pager: reclaim: %" PRIu64 " pages scanned, %" PRIu64
 		     " deactivated; file pages: %" PRIu64 " dropped, %" PRIu64
-		     " written back, %" PRIu64 " refaults\n",
-		st->reclaim_scanned, st->reclaim_deactivated, st->file_dropped, st->file_written,
-		st->file_refaults);
+		     " written back\n",
+		st->reclaim_scanned, st->reclaim_deactivated, st->file_dropped, st->file_written);
 	fprintf(out, "pager: %" PRIu64 " swap errors, %" PRIu64 " budget waits, %" PRIu64
 		     " unevictable pages\n",
 		st->swap_errors, st->budget_waits, st->unevictable);
@@ -113,7 +112,7 @@ void pager_stats_print(const struct pager_stats *st, FILE *out)
 	fprintf(out, "\n");
 	if (st->budget_bytes || st->swap_faults || st->swapcache_hits || st->swap_in ||
 	    st->swap_readahead || st->swap_out || st->reclaim_scanned || st->reclaim_deactivated ||
-	    st->file_dropped || st->file_written || st->file_refaults || st->swap_errors ||
+	    st->file_dropped || st->file_written || st->swap_errors ||
 	    st->budget_waits || st->unevictable || st->swap_used_bytes)
 		print_budget(st, out);
 }

@@ -37,7 +37,6 @@ enum {
 	SC_STAGED, /* in the staging area, not yet written */
 	SC_BUSY, /* being moved back, or dropped */
 	SC_WRITEBACK, /* being written */
-	SC_CLEAN, /* in the staging area and the same on disk (read ahead): dropped without a write */
 };
 
 /* Shared between parent and children (MAP_SHARED). */

@@ -5,7 +5,7 @@
  * several MiB; system calls that read into and write from untouched pages
  * (kernel-mode faults); MADV_DONTNEED back to zero; mprotect to PROT_READ and
  * PROT_NONE (SIGSEGV, same si_code and address); partial munmap and MAP_FIXED
- * over a mapping; fork.
+ * over a mapping; fork; mremap (grow, shrink, MREMAP_DONTUNMAP).
  */
 #include "helpers.h"
 #include "pager.h"
@@ -318,6 +318,64 @@ static int fork_child(void *arg)
 }
 
 /* The child sees what the parent had, faulted or not; changes stay on each side. */
+/*
+ * mremap of a mapping with written and untouched pages: grown and moved,
+ * shrunk, and moved with MREMAP_DONTUNMAP (the old range stays, empty):
+ * bytes compared with the kernel's after each step, and the old range's
+ * untouched pages filled again on a touch.
+ */
+START_TEST(mremap_moves)
+{
+	const size_t len = 16 * PG;
+	struct rng r = rng_for("mremap_moves");
+	unsigned char *k = kmap(len), *p = pmap(len), *k2, *p2, *k3, *p3, *kd, *pd;
+	int ke, pe;
+
+	/* Every other page written; the rest never touched. */
+	for (size_t i = 0; i < 16; i += 2) {
+		rng_fill(&r, k + i * PG, PG);
+		memcpy(p + i * PG, k + i * PG, PG);
+	}
+	k2 = mremap(k, len, 4 * len, MREMAP_MAYMOVE);
+	p2 = pager_mremap(p, len, 4 * len, MREMAP_MAYMOVE);
+	ck_assert(k2 != MAP_FAILED && p2 != MAP_FAILED);
+	ck_assert_same_bytes(k2, p2, 4 * len, "grown by mremap");
+	k2[40 * PG] = p2[40 * PG] = 0x40;
+	ck_assert_same_bytes(k2, p2, 4 * len, "written in the grown part");
+
+	k2 = mremap(k2, 4 * len, 8 * PG, 0);
+	p2 = pager_mremap(p2, 4 * len, 8 * PG, 0);
+	ck_assert(k2 != MAP_FAILED && p2 != MAP_FAILED);
+	ck_assert_same_bytes(k2, p2, 8 * PG, "shrunk by mremap");
+
+	/*
+	 * To a reserved place: without MREMAP_FIXED this kernel (6.18) refused
+	 * MREMAP_DONTUNMAP with EINVAL for some layouts.  Same outcome on both.
+	 */
+	kd = mmap(NULL, 8 * PG, PROT_NONE, ANON, -1, 0);
+	pd = mmap(NULL, 8 * PG, PROT_NONE, ANON, -1, 0);
+	ck_assert(kd != MAP_FAILED && pd != MAP_FAILED);
+	errno = 0;
+	k3 = mremap(k2, 8 * PG, 8 * PG, MREMAP_MAYMOVE | MREMAP_DONTUNMAP | MREMAP_FIXED, kd);
+	ke = errno;
+	errno = 0;
+	p3 = pager_mremap(p2, 8 * PG, 8 * PG, MREMAP_MAYMOVE | MREMAP_DONTUNMAP | MREMAP_FIXED, pd);
+	pe = errno;
+	ck_assert_msg(k3 != MAP_FAILED, "kernel mremap(MREMAP_DONTUNMAP): %s", strerror(ke));
+	ck_assert_msg(p3 == pd, "pager mremap(MREMAP_DONTUNMAP): %s", p3 == MAP_FAILED ? strerror(pe) : "moved elsewhere");
+	ck_assert_same_bytes(k3, p3, 8 * PG, "moved with MREMAP_DONTUNMAP");
+	ck_assert_same_bytes(k2, p2, 8 * PG, "the range MREMAP_DONTUNMAP left behind");
+	k2[3 * PG + 5] = p2[3 * PG + 5] = 0x35;
+	k3[2 * PG + 7] = p3[2 * PG + 7] = 0x27;
+	ck_assert_same_bytes(k2, p2, 8 * PG, "written after MREMAP_DONTUNMAP (old range)");
+	ck_assert_same_bytes(k3, p3, 8 * PG, "written after MREMAP_DONTUNMAP (new range)");
+	ck_assert_int_eq(pager_munmap(p2, 8 * PG), 0);
+	ck_assert_int_eq(pager_munmap(p3, 8 * PG), 0);
+	munmap(k2, 8 * PG);
+	munmap(k3, 8 * PG);
+}
+END_TEST
+
 START_TEST(fork_private)
 {
 	fork_map = pmap(32 * PG);
@@ -354,5 +412,6 @@ int main(void)
 	tcase_add_test(tc, mprotect_signals);
 	tcase_add_test(tc, partial_munmap_and_fixed);
 	tcase_add_test(tc, fork_private);
+	tcase_add_test(tc, mremap_moves);
 	return run_suite(s);
 }

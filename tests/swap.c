@@ -233,14 +233,14 @@ static void print_stats(const char *what, const struct pager_stats *st)
 {
 	fprintf(stderr,
 		"%s: swap_faults %llu swapcache_hits %llu swap_in %llu (readahead %llu) swap_out %llu "
-		"scanned %llu deactivated %llu file_dropped %llu file_written %llu file_refaults %llu "
+		"scanned %llu deactivated %llu file_dropped %llu file_written %llu "
 		"swap_errors %llu budget_waits %llu unevictable %llu; resident %.1f MiB peak %.1f MiB "
 		"swapcache %.1f MiB swap used %.1f MiB budget %.1f MiB\n",
 		what, (unsigned long long)st->swap_faults, (unsigned long long)st->swapcache_hits,
 		(unsigned long long)st->swap_in, (unsigned long long)st->swap_readahead,
 		(unsigned long long)st->swap_out, (unsigned long long)st->reclaim_scanned,
 		(unsigned long long)st->reclaim_deactivated, (unsigned long long)st->file_dropped,
-		(unsigned long long)st->file_written, (unsigned long long)st->file_refaults,
+		(unsigned long long)st->file_written,
 		(unsigned long long)st->swap_errors, (unsigned long long)st->budget_waits,
 		(unsigned long long)st->unevictable, st->resident_bytes / (double)MiB,
 		st->peak_resident_bytes / (double)MiB, st->swapcache_bytes / (double)MiB,

@@ -26,33 +26,30 @@ UPDATE t SET v = 'changed' WHERE id % 1000 = 0;
 SELECT count(*) FROM t WHERE v = 'changed';
 PRAGMA integrity_check;"
 
-cp "$dir/db" "$dir/db.pager"
 cp "$dir/db" "$dir/db.orig"
 echo "== sqlite3 on the kernel's mmap"
 time sqlite3 "$dir/db" "$query" > "$dir/kernel.out"
 cat "$dir/kernel.out"
-echo "== sqlite3 under: $run --stats --shared-files -- sqlite3 ..."
-time "$run" --stats --shared-files -- sqlite3 "$dir/db.pager" "$query" > "$dir/pager.out"
-cat "$dir/pager.out"
-if cmp -s "$dir/kernel.out" "$dir/pager.out" && cmp -s "$dir/db" "$dir/db.pager"; then
-	echo "== same answers, same database file: the pager served SQLite's mappings"
-else
-	echo "== DIFFERENT: the pager changed what SQLite saw" >&2
-	diff "$dir/kernel.out" "$dir/pager.out" >&2 || true
-	exit 1
-fi
 
-# The same with a memory budget a quarter of the database: the page cache
-# evicts (clean pages dropped, written ones written back first) and the
-# answers stay the same.
-cp "$dir/db.orig" "$dir/db.budget"
-echo "== sqlite3 under: $run --stats --shared-files --budget 16M -- sqlite3 ..."
-time "$run" --stats --shared-files --budget 16M -- sqlite3 "$dir/db.budget" "$query" > "$dir/budget.out"
-cat "$dir/budget.out"
-if cmp -s "$dir/kernel.out" "$dir/budget.out" && cmp -s "$dir/db" "$dir/db.budget"; then
-	echo "== same answers, same database file, in 16 MiB of memory for a 64 MB database"
-else
-	echo "== DIFFERENT under a budget: the pager changed what SQLite saw" >&2
-	diff "$dir/kernel.out" "$dir/budget.out" >&2 || true
-	exit 1
-fi
+# under NAME WHAT OPTIONS...: the same queries on a fresh copy under pager-run;
+# the answers and the database file must be the kernel's.
+under() {
+	local name=$1 what=$2
+	shift 2
+	cp "$dir/db.orig" "$dir/db.$name"
+	echo "== sqlite3 under: $run --stats $* -- sqlite3 ..."
+	time "$run" --stats "$@" -- sqlite3 "$dir/db.$name" "$query" > "$dir/$name.out"
+	cat "$dir/$name.out"
+	if cmp -s "$dir/kernel.out" "$dir/$name.out" && cmp -s "$dir/db" "$dir/db.$name"; then
+		echo "== same answers, same database file: $what"
+	else
+		echo "== DIFFERENT: the pager changed what SQLite saw ($*)" >&2
+		diff "$dir/kernel.out" "$dir/$name.out" >&2 || true
+		exit 1
+	fi
+}
+
+under pager "the pager served SQLite's mappings" --shared-files
+# A memory budget a quarter of the database: the page cache evicts (clean
+# pages dropped, written ones written back first), the answers stay the same.
+under budget "in 16 MiB of memory for a 64 MB database" --shared-files --budget 16M

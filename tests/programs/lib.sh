@@ -204,6 +204,24 @@ json_field() {
 	python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
 
+# budget_stats STEP BUDGET_MIB: sets STATS to the statistics file of STEP if
+# the pager served it (as root; as nobody it stepped aside and wrote none),
+# else to nothing, after the checks every step under a budget must pass: the
+# budget it was given, and a peak within it + 8 MiB.  (Not for $(...): fail
+# counts in this shell.)
+budget_stats() {
+	local name=$1 mib=$2 v
+	STATS=
+	[ "$WHO" = root ] || return 0
+	[ -s "$work/stats/$name.json" ] || return 0 # compare (in finish) says nothing was written
+	STATS=$work/stats/$name.json
+	v=$(json_field "$STATS" budget_bytes)
+	[ "$v" = $((mib << 20)) ] || fail "step '$name': budget_bytes is $v, expected $((mib << 20))"
+	v=$(json_field "$STATS" peak_resident_bytes)
+	[ "$v" -le $(((mib + 8) << 20)) ] ||
+		fail "step '$name': peak_resident_bytes is $v, more than the budget + 8 MiB ($(((mib + 8) << 20)))"
+}
+
 # Compares the two sides: every step, then every file in $files.
 compare() {
 	local name k p kerr perr n

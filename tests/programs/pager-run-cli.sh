@@ -243,7 +243,7 @@ need = ['pid', 'faults', 'anon_zero', 'anon_write', 'file_hit', 'file_miss', 're
         'readahead_pages', 'sigbus', 'pages_installed', 'pages_read', 'bytes_read',
         'peak_rss_kib', 'swap_faults', 'swapcache_hits', 'swap_in', 'swap_readahead',
         'swap_out', 'reclaim_scanned', 'reclaim_deactivated', 'file_dropped', 'file_written',
-        'file_refaults', 'swap_errors', 'budget_waits', 'unevictable', 'resident_bytes',
+        'swap_errors', 'budget_waits', 'unevictable', 'resident_bytes',
         'peak_resident_bytes', 'swapcache_bytes', 'swap_used_bytes', 'budget_bytes',
         'latency_ns']
 missing = [k for k in need if k not in d]
