@@ -1018,6 +1018,8 @@ void *pager_engine_mremap(struct pager_engine *eng, void *old, size_t old_len, s
 		 */
 		for (size_t k = 0; k < keep; k++) {
 			pte_set(n, k, pte_get(n, k) & (uint8_t)~PTE_LOCKED);
+			if ((pte_get(n, k) & PTE_SWAP) && eng->rc.enabled)
+				swap_set_owner(&eng->rc.swap, n->swp[k], ns + (k << PAGE_SHIFT));
 			pte_set(v, vma_page(v, os) + k, 0);
 		}
 		n->ra = v->ra;

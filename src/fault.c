@@ -66,7 +66,7 @@ static bool install_run(struct handler *h, struct vma *v, size_t first, size_t n
 			for (size_t i = 0; i < pages; i++)
 				pte_set_present(v, first + done + i);
 			if (!v->mapping)
-				reclaim_charge(h->env->rc, &h->env->rc->nr_anon, (long)pages);
+				reclaim_charge_anon(h->env->rc, dst, (long)pages);
 			stat_add(&h->stats, pages_installed, pages);
 			done += pages;
 			continue;
@@ -163,8 +163,8 @@ static int do_anonymous_page(struct handler *h, struct vma *v, uintptr_t addr, b
 	return FAULT_DONE;
 }
 
-/* Read the swapped pages [i, i + n) of v, whose slots run from e on, in one request. */
-static int start_swap_read(struct handler *h, struct vma *v, size_t i, uint32_t n, swp_entry_t e)
+/* Read slots [e, e + n) in one request; `mask` says which of them this read locked and installs. */
+static int start_swap_read(struct handler *h, swp_entry_t e, uint32_t n, uint64_t mask)
 {
 	struct reclaim *rc = h->env->rc;
 	struct io_req *r = io_req_get(&h->io);
@@ -173,7 +173,7 @@ static int start_swap_read(struct handler *h, struct vma *v, size_t i, uint32_t 
 		return -EBUSY;
 	r->owner = NULL;
 	r->swap = true;
-	r->addr = v->start + (i << PAGE_SHIFT);
+	r->mask = mask;
 	r->index = e;
 	r->nr = n;
 	r->fd = rc->swap.fd;
@@ -186,15 +186,91 @@ static int start_swap_read(struct handler *h, struct vma *v, size_t i, uint32_t 
 	}
 	return 0;
 }
+/* The page slot e was swapped out from, if it is still there, swapped, in slot e: its vma. */
+static struct vma *swap_owner_vma(struct handler *h, swp_entry_t e, uint8_t want, size_t *idx)
+{
+	uintptr_t a = swap_owner(&h->env->rc->swap, e);
+	struct vma *v = a ? find_vma(h->env->mm, a) : NULL;
+
+	if (!v || v->mapping || !v->swp || a < v->start)
+		return NULL;
+	*idx = vma_page(v, a);
+	if (pte_get(v, *idx) != want || v->swp[*idx] != e)
+		return NULL;
+	return v;
+}
 
 #define SWAP_RA_MAX 256U /* pages read back around one swap fault, at most (1 MiB) */
+#define SWAP_READ_MAX 64U /* slots per swap read (its lock mask) */
+#define SWAP_CLUSTER 8U /* the kernel's page-cluster 3: slots read around a random fault */
+
+/*
+ * swap_cluster_readahead: slot e faulted and its neighbours on disk were
+ * most likely swapped out with it (reclaim takes pages in the order they
+ * came in), so they are read with it, from the aligned cluster of
+ * SWAP_CLUSTER slots, and put back wherever they were mapped: what a
+ * random toucher that comes back in the same order needs next.  Slots not
+ * swapped out of this process, or in the swap cache, are read and skipped.
+ */
+static int swap_cluster_read(struct handler *h, struct vma *v, size_t i, swp_entry_t e)
+{
+	struct reclaim *rc = h->env->rc;
+	swp_entry_t lo = e & ~(SWAP_CLUSTER - 1), hi = lo + SWAP_CLUSTER, first = e, last = e;
+	uint64_t mask = 0;
+
+	if (hi > rc->swap.nr_slots)
+		hi = rc->swap.nr_slots;
+	if (!pte_cmpxchg(v, i, PTE_SWAP, PTE_SWAP | PTE_LOCKED))
+		return 0; /* another handler has it */
+	swap_set_owner(&rc->swap, e, page_addr(v, i)); /* what the read goes by: make sure */
+	for (swp_entry_t s = lo; s < hi; s++) {
+		struct vma *w;
+		size_t j;
+
+		if (s == e || swapcache_state(&rc->swap, s) != SC_NONE || !swap_count(&rc->swap, s))
+			continue;
+		w = swap_owner_vma(h, s, PTE_SWAP, &j);
+		if (!w || !pte_cmpxchg(w, j, PTE_SWAP, PTE_SWAP | PTE_LOCKED))
+			continue;
+		mask |= 1ULL << (s - lo);
+		first = s < first ? s : first;
+		last = s > last ? s : last;
+	}
+	mask |= 1ULL << (e - lo);
+	/*
+	 * Pages after this one, at the next addresses, read with it: a fault
+	 * after them follows this one (a sequential toucher whose pages went
+	 * out in order gets its growing window from the next fault on).
+	 */
+	for (swp_entry_t s = e + 1; s < hi && (mask >> (s - lo)) & 1 &&
+				     swap_owner(&rc->swap, s) == page_addr(v, i + (s - e));
+	     s++) {
+		pthread_spin_lock(&v->ra_lock);
+		v->ra.prev = i + (s - e);
+		pthread_spin_unlock(&v->ra_lock);
+	}
+	mask >>= first - lo;
+	if (start_swap_read(h, first, last - first + 1, mask) == 0)
+		return 0;
+	/* The ring is full: unlock what this read had, the fault tries again. */
+	for (uint32_t k = 0; k <= last - first; k++) {
+		struct vma *w;
+		size_t j;
+
+		if ((mask >> k) & 1 && (w = swap_owner_vma(h, first + k, PTE_SWAP | PTE_LOCKED, &j)))
+			pte_set(w, j, PTE_SWAP);
+	}
+	return -EBUSY;
+}
+
 /*
  * do_swap_page: the page was swapped out.  In the swap cache (unmapped,
  * not yet written, or written and still there): move it back, no I/O, the
- * cheap refault that keeps a page in use resident.  Else read it, with the
- * pages after it whose slots follow its own (swapin_readahead: pages
- * evicted together come back together, as many as the access pattern's
- * window), and park the fault until the read lands.
+ * cheap refault that keeps a page in use resident.  Else read it with
+ * swapin_readahead: for a sequential toucher the growing window of pages
+ * after it (the pages whose slots follow its own, in as few reads as their
+ * slots allow), else the slots around its own; park the fault until the
+ * read lands.
  */
 static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool retry)
 {
@@ -232,7 +308,7 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 			swapcache_taken(rc, e);
 			swap_free(&rc->swap, e);
 			pte_set(v, i, PTE_PRESENT);
-			reclaim_charge(rc, &rc->nr_anon, 1);
+			reclaim_charge_anon(rc, addr & PAGE_MASK, 1);
 			stat_inc(&h->stats, swapcache_hits);
 			stat_inc(&h->stats, pages_installed);
 			if (r == -EEXIST)
@@ -254,29 +330,28 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 			stat_inc(&h->stats, budget_waits);
 		return FAULT_WAIT;
 	}
-	/*
-	 * The fault and, for a sequential toucher, the growing window ahead of
-	 * it.  Random faults read one page: an 8-page cluster like the kernel's
-	 * page-cluster was tried and measured (512 MiB through 128 MiB,
-	 * pager-bench swap-seq/swap-rand, one session): sequential went from
-	 * 0.45x to 0.70x of the kernel's time, random from 4.12x to 4.28x; the
-	 * pages read ahead were mostly dropped unused.
-	 */
 	end = first_touch_end(v, i);
 	if (end - i > SWAP_RA_MAX)
 		end = i + SWAP_RA_MAX;
+	if (end == i + 1) {
+		swap_cluster_read(h, v, i, e);
+		return FAULT_WAIT;
+	}
 	for (j = i; j < end;) {
 		size_t k = j;
 
 		while (k < end && pte_get(v, k) == PTE_SWAP && v->swp[k] == v->swp[j] + (k - j) &&
-		       swapcache_state(&rc->swap, v->swp[k]) == SC_NONE &&
-		       k - j < READ_RUN_PAGES && pte_cmpxchg(v, k, PTE_SWAP, PTE_SWAP | PTE_LOCKED))
+		       swapcache_state(&rc->swap, v->swp[k]) == SC_NONE && k - j < SWAP_READ_MAX &&
+		       pte_cmpxchg(v, k, PTE_SWAP, PTE_SWAP | PTE_LOCKED)) {
+			swap_set_owner(&rc->swap, v->swp[k], page_addr(v, k));
 			k++;
+		}
 		if (k == j) {
 			j++;
 			continue;
 		}
-		if (start_swap_read(h, v, j, (uint32_t)(k - j), v->swp[j])) {
+		if (start_swap_read(h, v->swp[j], (uint32_t)(k - j),
+				    k - j == 64 ? ~0ULL : (1ULL << (k - j)) - 1)) {
 			/* The ring is full: what was not started is read another time. */
 			for (size_t m = j; m < k; m++)
 				pte_set(v, m, PTE_SWAP);
@@ -287,53 +362,41 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 	return FAULT_WAIT;
 }
 
-/* A swap-in landed: install what is still wanted, where it still is. */
-static void swap_read_done(struct handler *h, struct io_req *r, int res)
+/*
+ * Install the pages of slots [first, first + n) of a swap read, from buf,
+ * where they belong: runs of pages whose addresses follow go in with one
+ * copy.  Returns pages installed.
+ */
+static long swap_install(struct handler *h, const struct io_req *r, bool ok)
 {
 	struct mm *mm = h->env->mm;
 	struct reclaim *rc = h->env->rc;
-	bool ok;
 	long in = 0;
 
-	if (res == -EINTR || res == -EAGAIN || (res > 0 && r->done + (size_t)res < r->len)) {
-		if (res > 0)
-			r->done += (size_t)res;
-		if (res != 0 && io_queue_read(&h->io, r) == 0)
-			return;
-	}
-	ok = res >= 0 && r->done + (size_t)res == r->len;
-	if (!ok)
-		pr_warn("reading %u pages back from swap slot %llu: %s", r->nr,
-			(unsigned long long)r->index, res < 0 ? strerror(-res) : "short read");
 	for (uint32_t k = 0; k < r->nr;) {
-		uintptr_t a = r->addr + ((uintptr_t)k << PAGE_SHIFT);
-		struct vma *v = find_vma(mm, a);
-		uint32_t n = 0;
+		struct vma *v;
 		size_t j;
+		uint32_t n = 1;
 
-		if (!v || v->mapping || !v->swp) {
-			k++;
+		if (!((r->mask >> k) & 1) ||
+		    !(v = swap_owner_vma(h, (swp_entry_t)r->index + k, PTE_SWAP | PTE_LOCKED, &j))) {
+			k++; /* not this read's, or unmapped or moved while it was read */
 			continue;
 		}
-		j = vma_page(v, a);
-		while (k + n < r->nr && j + n < vma_pages(v) &&
+		while (k + n < r->nr && ((r->mask >> (k + n)) & 1) && j + n < vma_pages(v) &&
 		       pte_get(v, j + n) == (PTE_SWAP | PTE_LOCKED) && v->swp[j + n] == r->index + k + n)
 			n++;
-		if (!n) {
-			k++; /* unmapped or replaced while it was read: not ours any more */
-			continue;
-		}
 		if (!ok) {
 			for (uint32_t m = 0; m < n; m++)
 				pte_set(v, j + m, PTE_SWAP | PTE_SWAP_ERR);
 			stat_inc(&h->stats, swap_errors);
-			mm->ops->wake(mm, a, (size_t)n << PAGE_SHIFT);
+			mm->ops->wake(mm, v->start + (j << PAGE_SHIFT), (size_t)n << PAGE_SHIFT);
 			k += n;
 			continue;
 		}
 		for (uint32_t done = 0; done < n;) {
-			long c = mm->ops->install_copy(mm, a + ((uintptr_t)done << PAGE_SHIFT),
-						       (char *)r->buf + ((size_t)(k + done) << PAGE_SHIFT),
+			uintptr_t a = v->start + ((j + done) << PAGE_SHIFT);
+			long c = mm->ops->install_copy(mm, a, (char *)r->buf + ((size_t)(k + done) << PAGE_SHIFT),
 						       (size_t)(n - done) << PAGE_SHIFT);
 			uint32_t pages = c > 0 ? (uint32_t)((size_t)c >> PAGE_SHIFT) : 1;
 
@@ -347,13 +410,33 @@ static void swap_read_done(struct handler *h, struct io_req *r, int res)
 				swap_free(&rc->swap, v->swp[j + m]);
 				pte_set(v, j + m, PTE_PRESENT);
 			}
+			reclaim_charge_anon(rc, a, pages);
 			in += pages;
 			done += pages;
 		}
 		k += n;
 	}
+	return in;
+}
+
+/* A swap-in landed: install what is still wanted, where it still is. */
+static void swap_read_done(struct handler *h, struct io_req *r, int res)
+{
+	bool ok;
+	long in;
+
+	if (res == -EINTR || res == -EAGAIN || (res > 0 && r->done + (size_t)res < r->len)) {
+		if (res > 0)
+			r->done += (size_t)res;
+		if (res != 0 && io_queue_read(&h->io, r) == 0)
+			return;
+	}
+	ok = res >= 0 && r->done + (size_t)res == r->len;
+	if (!ok)
+		pr_warn("reading %u pages back from swap slot %llu: %s", r->nr,
+			(unsigned long long)r->index, res < 0 ? strerror(-res) : "short read");
+	in = swap_install(h, r, ok);
 	if (in) {
-		reclaim_charge(rc, &rc->nr_anon, in);
 		stat_add(&h->stats, swap_in, (uint64_t)in);
 		stat_add(&h->stats, swap_readahead, (uint64_t)in - 1);
 		stat_add(&h->stats, pages_installed, (uint64_t)in);

@@ -27,8 +27,8 @@ struct io_req {
 	off_t off;
 	size_t len, done;
 	bool background; /* readahead: no fault waits for it */
-	bool swap; /* a swap-in: pages [index, index + nr) of the swap file for addr */
-	uintptr_t addr;
+	bool swap; /* a swap-in: slots [index, index + nr) of the swap file ... */
+	uint64_t mask; /* ... of which these (bit k: slot index + k) are this read's to install */
 };
 
 struct io_ctx {

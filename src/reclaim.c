@@ -65,6 +65,63 @@ static void wake_handlers(struct reclaim *rc)
 	eventfd_write(rc->handler_wake_fd, 1);
 }
 
+/* ---- the lists of pages in the order they came in ---- */
+
+static int run_fifo_init(struct run_fifo *f, size_t cap)
+{
+	f->cap = cap;
+	f->head = f->len = 0;
+	f->runs = kcalloc(cap, sizeof(*f->runs));
+	pthread_spin_init(&f->lock, PTHREAD_PROCESS_PRIVATE);
+	return f->runs ? 0 : -ENOMEM;
+}
+
+static void run_fifo_destroy(struct run_fifo *f)
+{
+	kfree(f->runs);
+	f->runs = NULL;
+}
+
+static void run_fifo_push(struct run_fifo *f, uintptr_t owner, uint64_t index, uint32_t nr)
+{
+	pthread_spin_lock(&f->lock);
+	if (f->len == f->cap) {
+		/* Forget the oldest run; the clock still finds its pages. */
+		f->head = (f->head + 1) % f->cap;
+		f->len--;
+	}
+	f->runs[(f->head + f->len) % f->cap] = (struct lru_run){ .owner = owner, .index = index, .nr = nr };
+	f->len++;
+	pthread_spin_unlock(&f->lock);
+}
+
+/* Put back, at the head, what was popped and not used. */
+static void run_fifo_unpop(struct run_fifo *f, const struct lru_run *r)
+{
+	pthread_spin_lock(&f->lock);
+	if (f->len < f->cap) {
+		f->head = (f->head + f->cap - 1) % f->cap;
+		f->runs[f->head] = *r;
+		f->len++;
+	}
+	pthread_spin_unlock(&f->lock);
+}
+
+static bool run_fifo_pop(struct run_fifo *f, struct lru_run *out)
+{
+	bool got = false;
+
+	pthread_spin_lock(&f->lock);
+	if (f->len) {
+		*out = f->runs[f->head];
+		f->head = (f->head + 1) % f->cap;
+		f->len--;
+		got = true;
+	}
+	pthread_spin_unlock(&f->lock);
+	return got;
+}
+
 /* ---- the inactive list ---- */
 
 static void fifo_push(struct reclaim *rc, swp_entry_t slot, uint32_t nr)
@@ -153,6 +210,7 @@ static long deactivate_run(struct reclaim *rc, struct vma *v, size_t i, uint32_t
 
 			for (uint32_t k = done; k < done + pages; k++) {
 				v->swp[i + k] = slot + k;
+				swap_set_owner(&rc->swap, slot + k, v->start + ((i + k) << PAGE_SHIFT));
 				swapcache_set(&rc->swap, slot + k, SC_STAGED);
 				pte_set(v, i + k, PTE_SWAP);
 			}
@@ -195,6 +253,66 @@ static long deactivate_run(struct reclaim *rc, struct vma *v, size_t i, uint32_t
 	return moved;
 }
 
+static bool swappable(const struct vma *v)
+{
+	return v && !v->mapping && v->swp && (v->prot & PROT_WRITE);
+}
+
+/*
+ * Deactivate up to `want` present pages, oldest installed first: the
+ * kernel's LRU order, which slots follow, so that pages touched together
+ * come back together (swap_cluster_readahead) whatever their addresses.
+ */
+static long shrink_anon_fifo(struct reclaim *rc, long want)
+{
+	struct mm *mm = rc->mm;
+	struct lru_run run;
+	long done = 0;
+
+	pthread_rwlock_rdlock(&mm->lock);
+	while (done < want && run_fifo_pop(&rc->afifo, &run)) {
+		struct vma *v = find_vma(mm, (uintptr_t)run.index);
+		size_t i, end;
+
+		if (!swappable(v) || run.index < v->start)
+			continue;
+		i = vma_page(v, (uintptr_t)run.index);
+		end = i + run.nr < vma_pages(v) ? i + run.nr : vma_pages(v);
+		while (i < end && done < want) {
+			uint32_t n = 0;
+			long r;
+
+			stat_inc(&rc->stats, reclaim_scanned);
+			if (pte_get(v, i) != PTE_PRESENT) {
+				i++;
+				continue;
+			}
+			while (i + n < end && n < RUN_MAX && (long)n < want - done &&
+			       pte_get(v, i + n) == PTE_PRESENT)
+				n++;
+			stat_add(&rc->stats, reclaim_scanned, n - 1);
+			r = deactivate_run(rc, v, i, n);
+			if (r < 0) {
+				/* The swap file is full: these pages stay first in line. */
+				run.index = v->start + (i << PAGE_SHIFT);
+				run.nr = (uint32_t)(end - i);
+				run_fifo_unpop(&rc->afifo, &run);
+				pthread_rwlock_unlock(&mm->lock);
+				return done ? done : r;
+			}
+			done += r;
+			i += n;
+		}
+		if (i < end) {
+			run.index = v->start + (i << PAGE_SHIFT);
+			run.nr = (uint32_t)(end - i);
+			run_fifo_unpop(&rc->afifo, &run);
+		}
+	}
+	pthread_rwlock_unlock(&mm->lock);
+	return done;
+}
+
 /* The clock over private anonymous memory: deactivate up to `want` present pages. */
 static long shrink_anon(struct reclaim *rc, long want)
 {
@@ -215,7 +333,7 @@ static long shrink_anon(struct reclaim *rc, long want)
 		}
 		v = mm->vmas[k];
 		visited++;
-		if (v->mapping || !v->swp || !(v->prot & PROT_WRITE)) {
+		if (!swappable(v)) {
 			rc->anon_hand = v->end;
 			k++;
 			continue;
@@ -273,29 +391,42 @@ static long writeout(struct reclaim *rc, long want)
 	pthread_rwlock_rdlock(&mm->lock);
 	while (rc->fifo_len && queued < want && nreq < rc->depth) {
 		struct sc_run *run = &rc->fifo[rc->fifo_head];
-		swp_entry_t s = run->slot;
+		swp_entry_t s;
 		uint32_t n = 0;
 
-		/* The next stretch of still-staged slots of this run. */
+		/* The next stretch of still-staged slots ... */
 		while (run->nr && !swapcache_cmpxchg(&rc->swap, run->slot, SC_STAGED, SC_WRITEBACK)) {
 			run->slot++;
 			run->nr--;
 		}
-		s = run->slot;
-		while (run->nr) {
-			run->slot++;
-			run->nr--;
-			n++;
-			if (n == RUN_MAX || !run->nr || queued + n >= want ||
-			    !swapcache_cmpxchg(&rc->swap, run->slot, SC_STAGED, SC_WRITEBACK))
-				break;
-		}
 		if (!run->nr) {
 			rc->fifo_head = (rc->fifo_head + 1) % rc->fifo_cap;
 			rc->fifo_len--;
-		}
-		if (!n)
 			continue;
+		}
+		/*
+		 * ... which goes on into the next runs while their slots follow
+		 * (pages deactivated one by one got consecutive slots): one write
+		 * of up to RUN_MAX pages, not one per run.
+		 */
+		s = run->slot;
+		for (;;) {
+			run->slot++;
+			run->nr--;
+			n++;
+			if (!run->nr) {
+				rc->fifo_head = (rc->fifo_head + 1) % rc->fifo_cap;
+				rc->fifo_len--;
+				if (!rc->fifo_len)
+					break;
+				run = &rc->fifo[rc->fifo_head];
+				if (run->slot != s + n)
+					break;
+			}
+			if (n == RUN_MAX || queued + n >= want ||
+			    !swapcache_cmpxchg(&rc->swap, run->slot, SC_STAGED, SC_WRITEBACK))
+				break;
+		}
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&rc->ring);
 
 		if (!sqe) {
@@ -441,36 +572,16 @@ static long shrink_file(struct reclaim *rc, long want)
 
 void reclaim_note_fill(struct reclaim *rc, struct address_space *as, pgoff_t index, uint32_t nr)
 {
-	size_t tail;
-
 	reclaim_note_peak(rc);
-	if (!rc->enabled)
-		return;
-	pthread_spin_lock(&rc->ffifo_lock);
-	if (rc->ffifo_len == rc->ffifo_cap) {
-		/* Forget the oldest run; the clock still finds its pages. */
-		rc->ffifo_head = (rc->ffifo_head + 1) % rc->ffifo_cap;
-		rc->ffifo_len--;
-	}
-	tail = (rc->ffifo_head + rc->ffifo_len) % rc->ffifo_cap;
-	rc->ffifo[tail] = (struct file_run){ .as = (uintptr_t)as, .index = index, .nr = nr };
-	rc->ffifo_len++;
-	pthread_spin_unlock(&rc->ffifo_lock);
+	if (rc->enabled)
+		run_fifo_push(&rc->ffifo, (uintptr_t)as, index, nr);
 }
 
-static bool ffifo_pop(struct reclaim *rc, struct file_run *out)
+void reclaim_charge_anon(struct reclaim *rc, uintptr_t addr, long nr)
 {
-	bool got = false;
-
-	pthread_spin_lock(&rc->ffifo_lock);
-	if (rc->ffifo_len) {
-		*out = rc->ffifo[rc->ffifo_head];
-		rc->ffifo_head = (rc->ffifo_head + 1) % rc->ffifo_cap;
-		rc->ffifo_len--;
-		got = true;
-	}
-	pthread_spin_unlock(&rc->ffifo_lock);
-	return got;
+	reclaim_charge(rc, &rc->nr_anon, nr);
+	if (rc->enabled && nr > 0)
+		run_fifo_push(&rc->afifo, 0, addr, (uint32_t)nr);
 }
 
 /*
@@ -481,14 +592,14 @@ static bool ffifo_pop(struct reclaim *rc, struct file_run *out)
 static long shrink_file_fifo(struct reclaim *rc, long want)
 {
 	struct mm *mm = rc->mm;
-	struct file_run run;
+	struct lru_run run;
 	long done = 0;
 
 	pthread_rwlock_rdlock(&mm->lock);
-	while (done < want && ffifo_pop(rc, &run)) {
-		struct address_space *as = (struct address_space *)run.as;
+	while (done < want && run_fifo_pop(&rc->ffifo, &run)) {
+		struct address_space *as = (struct address_space *)run.owner;
 
-		if (!as_listed(rc, run.as) || as->anon || as->shared_with_child)
+		if (!as_listed(rc, run.owner) || as->anon || as->shared_with_child)
 			continue;
 		if (run.index >= as->nr_pages)
 			continue;
@@ -581,7 +692,14 @@ static void *reclaim_main(void *arg)
 				if (staged < left + target) {
 					long want = left + target - staged;
 
-					if (shrink_anon(rc, want > 8192 ? 8192 : want) == -ENOSPC &&
+					long got;
+
+					if (want > 8192)
+						want = 8192;
+					got = shrink_anon_fifo(rc, want);
+					if (got >= 0 && got < want)
+						got = shrink_anon(rc, want - got);
+					if (got == -ENOSPC &&
 					    !__atomic_load_n(&rc->nr_staged, __ATOMIC_RELAXED))
 						give_up(rc, "the swap file is full", true);
 				}
@@ -643,12 +761,12 @@ int reclaim_init(struct reclaim *rc, struct mm *mm, struct address_space **mappi
 		return r;
 	rc->fifo_cap = (size_t)rc->limit * 2 + 4096;
 	rc->fifo = kcalloc(rc->fifo_cap, sizeof(*rc->fifo));
-	rc->ffifo_cap = (size_t)rc->limit + 4096;
-	rc->ffifo = kcalloc(rc->ffifo_cap, sizeof(*rc->ffifo));
-	pthread_spin_init(&rc->ffifo_lock, PTHREAD_PROCESS_PRIVATE);
+	r = run_fifo_init(&rc->ffifo, (size_t)rc->limit + 4096);
+	if (!r)
+		r = run_fifo_init(&rc->afifo, (size_t)rc->limit + 4096);
 	rc->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rc->depth = WRITE_DEPTH;
-	if (!rc->fifo || !rc->ffifo || rc->kick_fd < 0) {
+	if (!rc->fifo || r || rc->kick_fd < 0) {
 		snprintf(err, errlen, "reclaim: %s", strerror(rc->fifo ? errno : ENOMEM));
 		reclaim_destroy(rc);
 		return -ENOMEM;
@@ -695,8 +813,8 @@ void reclaim_destroy(struct reclaim *rc)
 		swap_close(&rc->swap);
 	kfree(rc->fifo);
 	rc->fifo = NULL;
-	kfree(rc->ffifo);
-	rc->ffifo = NULL;
+	run_fifo_destroy(&rc->ffifo);
+	run_fifo_destroy(&rc->afifo);
 	if (rc->kick_fd >= 0)
 		close(rc->kick_fd);
 	rc->kick_fd = -1;
@@ -735,7 +853,8 @@ int reclaim_fork_child(struct reclaim *rc, int handler_wake_fd)
 		return 0;
 	rc->forked = true;
 	rc->started = false;
-	pthread_spin_init(&rc->ffifo_lock, PTHREAD_PROCESS_PRIVATE);
+	pthread_spin_init(&rc->ffifo.lock, PTHREAD_PROCESS_PRIVATE);
+	pthread_spin_init(&rc->afifo.lock, PTHREAD_PROCESS_PRIVATE);
 	close(rc->kick_fd);
 	rc->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	/* Reads the parent started will not complete here. */

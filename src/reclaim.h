@@ -36,6 +36,20 @@
 /* The most one fault installs (the anonymous first-touch window): the budget's slack. */
 #define RECLAIM_BATCH 512
 
+/* A run of pages: of file `owner` from page `index`, or (owner 0) of memory from address `index`. */
+struct lru_run {
+	uintptr_t owner;
+	uint64_t index;
+	uint32_t nr;
+};
+
+/* A ring of runs, pushed by the handlers and popped by reclaim; full, it forgets its oldest. */
+struct run_fifo {
+	struct lru_run *runs;
+	size_t cap, head, len;
+	pthread_spinlock_t lock; /* held for a few stores */
+};
+
 struct reclaim {
 	struct mm *mm;
 	struct address_space **mappings; /* the engine's page caches, under mm->lock */
@@ -61,14 +75,14 @@ struct reclaim {
 		uint32_t nr;
 	} *fifo;
 	size_t fifo_cap, fifo_head, fifo_len;
-	/* The inactive list of file pages: runs in the order they were read in, oldest first. */
-	struct file_run {
-		uintptr_t as; /* checked against the engine's list before use */
-		pgoff_t index;
-		uint32_t nr;
-	} *ffifo;
-	size_t ffifo_cap, ffifo_head, ffifo_len;
-	pthread_spinlock_t ffifo_lock; /* held for a few stores, by handlers and reclaim */
+	/*
+	 * The pages as they came in, oldest first: file pages read into the
+	 * cache (as, index) and anonymous pages installed (address): what
+	 * reclaim looks at first, so that pages leave in the order they came
+	 * (the kernel's LRU order) and pages swapped out together come back
+	 * together.  Hints: every run is checked again before use.
+	 */
+	struct run_fifo ffifo, afifo;
 	uintptr_t anon_hand; /* the clock over anonymous memory */
 	uintptr_t file_hand_as; /* the clock over the page cache: which file ... */
 	pgoff_t file_hand; /* ... and where in it */
@@ -105,8 +119,11 @@ static inline void reclaim_charge(struct reclaim *rc, long *counter, long pages)
 
 void reclaim_kick(struct reclaim *rc);
 
-/* Pages [index, index + nr) of as were read into the cache: the tail of the file inactive list. */
+/* Pages [index, index + nr) of as were read into the cache: the tail of the file list. */
 void reclaim_note_fill(struct reclaim *rc, struct address_space *as, pgoff_t index, uint32_t nr);
+
+/* nr private anonymous pages from addr were installed (charged and listed). */
+void reclaim_charge_anon(struct reclaim *rc, uintptr_t addr, long nr);
 
 /*
  * Must a fault that adds memory wait for reclaim?  (At the budget, unless

@@ -84,7 +84,8 @@ int swap_open(struct swap *s, struct mm *mm, const char *path, size_t bytes, cha
 	}
 	s->map = (uint16_t *)(s->shared + 1);
 	s->cache = kcalloc(s->nr_slots, 1);
-	if (!s->cache) {
+	s->owner = kcalloc(s->nr_slots, sizeof(*s->owner));
+	if (!s->cache || !s->owner) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "swap cache map: out of memory");
 		goto fail;
@@ -123,6 +124,7 @@ void swap_close(struct swap *s)
 	if (s->shared)
 		sys_munmap(s->shared, sizeof(struct swap_shared) + (size_t)s->nr_slots * sizeof(uint16_t));
 	kfree(s->cache);
+	kfree(s->owner);
 	if (s->fd >= 0)
 		close(s->fd);
 	memset(s, 0, sizeof(*s));

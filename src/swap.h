@@ -52,6 +52,13 @@ struct swap {
 	struct swap_shared *shared;
 	uint16_t *map; /* count per slot, atomically, shared */
 	uint8_t *cache; /* SC_* per slot, atomically, this process */
+	/*
+	 * Where each slot's page was mapped when it went out, in this process:
+	 * the reverse map that lets a swap-in read the slots around its own
+	 * and put each page back where it belongs.  A hint, checked against
+	 * the vma's own swp[] before use.
+	 */
+	uintptr_t *owner;
 	char *stage; /* nr_slots pages, registered with the uffd */
 	uint32_t cursor; /* next slot to try (the reclaim thread's) */
 	char path[256];
@@ -88,6 +95,16 @@ static inline unsigned swap_count(const struct swap *s, swp_entry_t e)
 static inline uintptr_t swap_stage_addr(const struct swap *s, swp_entry_t e)
 {
 	return (uintptr_t)s->stage + ((uintptr_t)e << PAGE_SHIFT);
+}
+
+static inline void swap_set_owner(struct swap *s, swp_entry_t e, uintptr_t addr)
+{
+	__atomic_store_n(&s->owner[e], addr, __ATOMIC_RELAXED);
+}
+
+static inline uintptr_t swap_owner(const struct swap *s, swp_entry_t e)
+{
+	return __atomic_load_n(&s->owner[e], __ATOMIC_RELAXED);
 }
 
 static inline int swapcache_state(const struct swap *s, swp_entry_t e)

@@ -856,6 +856,43 @@ START_TEST(mremap_swapped_region)
 }
 END_TEST
 
+/*
+ * Pages go out in the order they came in, so a random toucher that comes
+ * back in the same order finds the pages it needs next read with the one
+ * it faulted on (swap_cluster_readahead), as on the kernel.
+ */
+START_TEST(random_order_comes_back_clustered)
+{
+	const size_t budget = test_budget, len = 4 * budget, npages = len / PG;
+	struct rng r = rng_for("random_order_comes_back_clustered");
+	struct pager_engine *eng = new_engine(budget, 1, 0, NULL);
+	uint64_t *base = anon_map(eng, len);
+	struct order rnd = order_random(npages, 0, 1, &r);
+	struct mismatch m = { 0 };
+	struct pager_stats before, st;
+
+	pass(base, &rnd, -1, 1, &m, "random write");
+	before = stats(eng);
+	pass(base, &rnd, 1, 2, &m, "random verify-and-rewrite, same order");
+	pass(base, &rnd, 2, -1, &m, "random verify, same order");
+	ck_assert_no_mismatch(m, "random order, twice");
+	st = stats(eng);
+	print_stats("random order", &st);
+	st.swap_in -= before.swap_in;
+	st.swap_readahead -= before.swap_readahead;
+	ck_assert_msg(st.swap_in > npages / 2, "only %llu pages swapped in over two passes of %zu",
+		      (unsigned long long)st.swap_in, npages);
+	ck_assert_msg(st.swap_readahead * 2 > st.swap_in,
+		      "%llu of %llu pages swapped in came with another's read: the slots do not "
+		      "follow the order the pages went out in",
+		      (unsigned long long)st.swap_readahead, (unsigned long long)st.swap_in);
+	ck_assert_int_eq(pager_engine_munmap(eng, base, len), 0);
+	cur_base = NULL;
+	free(rnd.pages);
+	destroy_engine(eng);
+}
+END_TEST
+
 /* ---- 6: the swap file is full ---- */
 
 /* Run with stderr going to a file; returns the descriptor to read it back from. */
@@ -1817,6 +1854,7 @@ int main(void)
 	ADD(untouched_dontneed_munmap, 60);
 	ADD(fork_sees_swapped_pages, 60);
 	ADD(mremap_swapped_region, 60);
+	ADD(random_order_comes_back_clustered, 60);
 	ADD(swap_full_no_lost_page, 60);
 	ADD(file_private_readonly, 60);
 	ADD(file_shared_writable, 120);
