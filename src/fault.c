@@ -410,12 +410,14 @@ static long swap_install(struct handler *h, const struct io_req *r, bool ok)
 				swap_free(&rc->swap, v->swp[j + m]);
 				pte_set(v, j + m, PTE_PRESENT);
 			}
-			reclaim_charge_anon(rc, a, pages);
+			reclaim_list_anon(rc, a, pages); /* charged once for the read, below */
 			in += pages;
 			done += pages;
 		}
 		k += n;
 	}
+	if (in)
+		reclaim_charge(rc, &rc->nr_anon, in);
 	return in;
 }
 

@@ -577,11 +577,16 @@ void reclaim_note_fill(struct reclaim *rc, struct address_space *as, pgoff_t ind
 		run_fifo_push(&rc->ffifo, (uintptr_t)as, index, nr);
 }
 
-void reclaim_charge_anon(struct reclaim *rc, uintptr_t addr, long nr)
+void reclaim_list_anon(struct reclaim *rc, uintptr_t addr, long nr)
 {
-	reclaim_charge(rc, &rc->nr_anon, nr);
 	if (rc->enabled && nr > 0)
 		run_fifo_push(&rc->afifo, 0, addr, (uint32_t)nr);
+}
+
+void reclaim_charge_anon(struct reclaim *rc, uintptr_t addr, long nr)
+{
+	reclaim_list_anon(rc, addr, nr);
+	reclaim_charge(rc, &rc->nr_anon, nr);
 }
 
 /*

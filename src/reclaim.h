@@ -7,7 +7,11 @@
  *
  *  - anonymous pages: there is no accessed bit to read, so a page is first
  *    moved into the swap cache (UFFDIO_MOVE: unmapped, not copied, still in
- *    memory) at the tail of the inactive list.  A touch moves it back (a
+ *    memory) at the tail of the inactive list.  Pages are taken in the
+ *    order they were installed (the kernel's LRU order; a clock over the
+ *    address space when that list has nothing), and slots are handed out in
+ *    that order, so pages a program touched one after the other lie side by
+ *    side in the swap file whatever their addresses.  A touch moves it back (a
  *    cheap refault: the accessed signal, second chance); a page that reaches
  *    the head untouched is written to the swap file and freed.
  *  - clean file pages are dropped from the cache (a hole punched in the
@@ -122,8 +126,9 @@ void reclaim_kick(struct reclaim *rc);
 /* Pages [index, index + nr) of as were read into the cache: the tail of the file list. */
 void reclaim_note_fill(struct reclaim *rc, struct address_space *as, pgoff_t index, uint32_t nr);
 
-/* nr private anonymous pages from addr were installed (charged and listed). */
+/* nr private anonymous pages from addr were installed: charged and listed, or only listed. */
 void reclaim_charge_anon(struct reclaim *rc, uintptr_t addr, long nr);
+void reclaim_list_anon(struct reclaim *rc, uintptr_t addr, long nr);
 
 /*
  * Must a fault that adds memory wait for reclaim?  (At the budget, unless
