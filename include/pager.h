@@ -182,6 +182,7 @@ struct pager_stats {
 	uint64_t swap_in; /* pages read back from the swap file */
 	uint64_t swap_readahead; /* of those, pages read by swap-in readahead, not faulted */
 	uint64_t swap_out; /* pages written to the swap file */
+	uint64_t swap_clean; /* pages evicted again unchanged since read back: no write, their slot kept */
 	uint64_t reclaim_scanned; /* pages looked at by reclaim */
 	uint64_t reclaim_deactivated; /* pages unmapped into the swap cache or inactive list */
 	uint64_t file_dropped; /* clean file pages dropped from the page cache */

@@ -22,7 +22,7 @@
 #include "stats.h"
 #include "thread.h"
 
-enum fault_result { FAULT_DONE, FAULT_WAIT };
+enum fault_result { FAULT_DONE, FAULT_WAIT, FAULT_AGAIN /* the page changed under us: look again */ };
 
 static uint64_t now_ns(void)
 {
@@ -186,6 +186,24 @@ static int start_swap_read(struct handler *h, swp_entry_t e, uint32_t n, uint64_
 	}
 	return 0;
 }
+/*
+ * Lock swapped page j of v for a read of slot e.  The slot's state is looked
+ * at only once the lock is held: before it, reclaim may be between putting a
+ * page into the swap cache at a fresh slot (state still SC_NONE, nothing on
+ * disk yet) and marking its pte swapped, and a read of that slot would put
+ * back what the disk held before.  Locked, the slot cannot change and its
+ * state cannot become anything but SC_NONE.
+ */
+static bool swap_lock_for_read(struct reclaim *rc, struct vma *v, size_t j, swp_entry_t e)
+{
+	if (!pte_cmpxchg(v, j, PTE_SWAP, PTE_SWAP | PTE_LOCKED))
+		return false;
+	if (v->swp[j] == e && swapcache_state(&rc->swap, e) == SC_NONE)
+		return true;
+	pte_set(v, j, PTE_SWAP);
+	return false;
+}
+
 /* The page slot e was swapped out from, if it is still there, swapped, in slot e: its vma. */
 static struct vma *swap_owner_vma(struct handler *h, swp_entry_t e, uint8_t want, size_t *idx)
 {
@@ -220,8 +238,8 @@ static int swap_cluster_read(struct handler *h, struct vma *v, size_t i, swp_ent
 
 	if (hi > rc->swap.nr_slots)
 		hi = rc->swap.nr_slots;
-	if (!pte_cmpxchg(v, i, PTE_SWAP, PTE_SWAP | PTE_LOCKED))
-		return 0; /* another handler has it */
+	if (!swap_lock_for_read(rc, v, i, e))
+		return -EAGAIN; /* another handler has it, or it changed: look again */
 	swap_set_owner(&rc->swap, e, page_addr(v, i)); /* what the read goes by: make sure */
 	for (swp_entry_t s = lo; s < hi; s++) {
 		struct vma *w;
@@ -230,7 +248,7 @@ static int swap_cluster_read(struct handler *h, struct vma *v, size_t i, swp_ent
 		if (s == e || swapcache_state(&rc->swap, s) != SC_NONE || !swap_count(&rc->swap, s))
 			continue;
 		w = swap_owner_vma(h, s, PTE_SWAP, &j);
-		if (!w || !pte_cmpxchg(w, j, PTE_SWAP, PTE_SWAP | PTE_LOCKED))
+		if (!w || !swap_lock_for_read(rc, w, j, s))
 			continue;
 		mask |= 1ULL << (s - lo);
 		first = s < first ? s : first;
@@ -281,6 +299,7 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 	uint8_t p = pte_get(v, i);
 	swp_entry_t e = v->swp[i];
 	long r;
+	int sc;
 
 	if (p & PTE_SWAP_ERR) {
 		/* Its data could not be read back: SIGBUS, as the kernel's swap-in error. */
@@ -291,12 +310,13 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 	}
 	if (!retry)
 		stat_inc(&h->stats, swap_faults);
-	switch (swapcache_state(&rc->swap, e)) {
+	switch ((sc = swapcache_state(&rc->swap, e))) {
 	case SC_STAGED:
-		if (!swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY))
+	case SC_CLEAN:
+		if (!swapcache_cmpxchg(&rc->swap, e, sc, SC_BUSY))
 			return FAULT_WAIT;
 		if (!pte_cmpxchg(v, i, PTE_SWAP, PTE_SWAP | PTE_LOCKED)) {
-			swapcache_set(&rc->swap, e, SC_STAGED);
+			swapcache_set(&rc->swap, e, sc);
 			return FAULT_WAIT;
 		}
 		r = mm->ops->move(mm, addr & PAGE_MASK, swap_stage_addr(&rc->swap, e), PAGE_SIZE);
@@ -304,7 +324,14 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 			/* Shared with a child since fork, or protection changed: copy it. */
 			r = mm->ops->install_copy(mm, addr & PAGE_MASK,
 						  (const void *)swap_stage_addr(&rc->swap, e), PAGE_SIZE);
-		if (r > 0 || r == -EEXIST) {
+		if (r > 0 && sc == SC_CLEAN) {
+			/* Unchanged since it was read back: it keeps its slot. */
+			swapcache_taken(rc, e);
+			pte_set(v, i, PTE_PRESENT | PTE_SLOT);
+			reclaim_charge_anon(rc, addr & PAGE_MASK, 1);
+			stat_inc(&h->stats, swapcache_hits);
+			stat_inc(&h->stats, pages_installed);
+		} else if (r > 0 || r == -EEXIST) {
 			swapcache_taken(rc, e);
 			swap_free(&rc->swap, e);
 			pte_set(v, i, PTE_PRESENT);
@@ -315,7 +342,7 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 				mm->ops->wake(mm, addr & PAGE_MASK, PAGE_SIZE);
 		} else {
 			pr_warn("moving a page back from the swap cache: %s", strerror((int)-r));
-			swapcache_set(&rc->swap, e, SC_STAGED);
+			swapcache_set(&rc->swap, e, sc);
 			pte_set(v, i, PTE_SWAP);
 			mm->ops->wake(mm, addr & PAGE_MASK, PAGE_SIZE);
 		}
@@ -334,15 +361,15 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 	if (end - i > SWAP_RA_MAX)
 		end = i + SWAP_RA_MAX;
 	if (end == i + 1) {
-		swap_cluster_read(h, v, i, e);
+		if (swap_cluster_read(h, v, i, e) == -EAGAIN && !(pte_get(v, i) & PTE_LOCKED))
+			return FAULT_AGAIN;
 		return FAULT_WAIT;
 	}
 	for (j = i; j < end;) {
 		size_t k = j;
 
 		while (k < end && pte_get(v, k) == PTE_SWAP && v->swp[k] == v->swp[j] + (k - j) &&
-		       swapcache_state(&rc->swap, v->swp[k]) == SC_NONE && k - j < SWAP_READ_MAX &&
-		       pte_cmpxchg(v, k, PTE_SWAP, PTE_SWAP | PTE_LOCKED)) {
+		       k - j < SWAP_READ_MAX && swap_lock_for_read(rc, v, k, v->swp[j] + (k - j))) {
 			swap_set_owner(&rc->swap, v->swp[k], page_addr(v, k));
 			k++;
 		}
@@ -372,6 +399,9 @@ static long swap_install(struct handler *h, const struct io_req *r, bool ok)
 	struct mm *mm = h->env->mm;
 	struct reclaim *rc = h->env->rc;
 	long in = 0;
+
+	/* Pages read back keep their slots while the file has room: unchanged, they need no write. */
+	bool keep = swap_keep_slots(&rc->swap);
 
 	for (uint32_t k = 0; k < r->nr;) {
 		struct vma *v;
@@ -407,8 +437,16 @@ static long swap_install(struct handler *h, const struct io_req *r, bool ok)
 				break;
 			}
 			for (uint32_t m = done; m < done + pages; m++) {
-				swap_free(&rc->swap, v->swp[j + m]);
-				pte_set(v, j + m, PTE_PRESENT);
+				swp_entry_t s = v->swp[j + m];
+
+				if (keep && c > 0) {
+					page_sum((char *)r->buf + ((size_t)(k + m) << PAGE_SHIFT), &rc->swap.sums[s]);
+					__atomic_thread_fence(__ATOMIC_RELEASE); /* the sum before the state */
+					pte_set(v, j + m, PTE_PRESENT | PTE_SLOT);
+				} else {
+					swap_free(&rc->swap, s);
+					pte_set(v, j + m, PTE_PRESENT);
+				}
 			}
 			reclaim_list_anon(rc, a, pages); /* charged once for the read, below */
 			in += pages;
@@ -450,12 +488,22 @@ static void swap_read_done(struct handler *h, struct io_req *r, int res)
 static int handle_anon_fault(struct handler *h, struct vma *v, uintptr_t addr, bool write, bool retry)
 {
 	size_t i = vma_page(v, addr);
-	uint8_t p = pte_get(v, i);
+	unsigned again = 0;
+	uint8_t p;
 
+look:
+	p = pte_get(v, i);
 	if (p & PTE_LOCKED)
 		return FAULT_WAIT; /* reclaim is moving it, or its read is in flight */
-	if (p & PTE_SWAP)
-		return do_swap_page(h, v, addr, retry);
+	if (p & PTE_SWAP) {
+		int r = do_swap_page(h, v, addr, retry);
+
+		if (r != FAULT_AGAIN)
+			return r;
+		if (again++ < 4)
+			goto look;
+		return FAULT_WAIT;
+	}
 	if (retry && (p & PTE_PRESENT)) {
 		h->env->mm->ops->wake(h->env->mm, addr & PAGE_MASK, PAGE_SIZE);
 		return FAULT_DONE;

@@ -32,9 +32,35 @@ static long local_cached(struct mm *mm, uintptr_t dst, size_t len, bool wp)
 	return uffd_continue(&mm->uffd, dst, len, wp);
 }
 
+/*
+ * Did UFFDIO_MOVE move the page at src to dst although it failed?  Some
+ * kernels move a page, retry it internally (after an -EAGAIN on the way) and
+ * then fail on their own work with -EEXIST, reporting nothing moved.  The
+ * callers hold both pages against everyone else, so "src empty, dst
+ * present" can only be that move.
+ */
+static bool moved_anyway(struct mm *mm, uintptr_t dst, uintptr_t src)
+{
+	uint64_t s, d;
+	unsigned char vs = 1, vd = 0;
+
+	if (mm->pagemap_fd >= 0 &&
+	    sys_pread(mm->pagemap_fd, &s, sizeof(s), (off_t)(src >> PAGE_SHIFT) * 8) == sizeof(s) &&
+	    sys_pread(mm->pagemap_fd, &d, sizeof(d), (off_t)(dst >> PAGE_SHIFT) * 8) == sizeof(d))
+		return !(s >> 62) && (d >> 63); /* src neither present nor swapped; dst present */
+	if (syscall(SYS_mincore, src, PAGE_SIZE, &vs) || syscall(SYS_mincore, dst, PAGE_SIZE, &vd))
+		return false;
+	return !(vs & 1) && (vd & 1);
+}
+
 static long local_move(struct mm *mm, uintptr_t dst, uintptr_t src, size_t len)
 {
-	return uffd_move(&mm->uffd, dst, src, len, false);
+	long r = uffd_move(&mm->uffd, dst, src, len, false);
+
+	/* Its first page moved: count it, the caller moves the rest on from there. */
+	if (r == -EEXIST && moved_anyway(mm, dst, src))
+		r = PAGE_SIZE;
+	return r;
 }
 
 static int local_wake(struct mm *mm, uintptr_t start, size_t len)

@@ -31,6 +31,12 @@ enum {
 	PTE_SWAP = 1 << 2, /* swapped out: vma->swp[i] is its slot (maybe still in the swap cache) */
 	PTE_LOCKED = 1 << 3, /* moving out or being read back: a fault on it waits */
 	PTE_SWAP_ERR = 1 << 4, /* reading it back failed: the access gets SIGBUS */
+	/*
+	 * Present and read back from swap: vma->swp[i] is its slot still, whose
+	 * data on disk is what the page held when it came in (the slot's sum
+	 * says so); evicted unchanged, it needs no write.
+	 */
+	PTE_SLOT = 1 << 5,
 };
 
 struct address_space;

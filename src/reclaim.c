@@ -163,9 +163,11 @@ void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_
 			swp_entry_t e = v->swp[i];
 
 			/* Only our swap cache holds it now: no one will ever read it. */
-			if (swap_free(&rc->swap, e) == 1 && swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY))
+			if (swap_free(&rc->swap, e) == 1 && swapcache_take(&rc->swap, e))
 				swapcache_taken(rc, e);
 		}
+		if ((p & PTE_SLOT) && !(p & PTE_SWAP) && rc->enabled)
+			swap_free(&rc->swap, v->swp[i]); /* the slot a page read back kept */
 		pte_set(v, i, 0);
 	}
 	if (anon)
@@ -253,6 +255,57 @@ static long deactivate_run(struct reclaim *rc, struct vma *v, size_t i, uint32_t
 	return moved;
 }
 
+/*
+ * A page read back that kept its slot (PTE_SLOT): into the swap cache at
+ * that slot.  Unchanged since (its sum), it is SC_CLEAN and leaves without a
+ * write, the kernel's clean swap cache page; changed, it is written over its
+ * own slot, which no one else holds.  Returns pages deactivated (0 or 1).
+ */
+static long deactivate_kept(struct reclaim *rc, struct vma *v, size_t i)
+{
+	struct mm *mm = rc->mm;
+	swp_entry_t e = v->swp[i];
+	uintptr_t src = v->start + (i << PAGE_SHIFT);
+	struct page_sum now;
+	bool clean;
+	long r;
+
+	if (!pte_cmpxchg(v, i, PTE_PRESENT | PTE_SLOT, PTE_PRESENT | PTE_SLOT | PTE_LOCKED))
+		return 0;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE); /* the sum the state vouches for */
+	if (swap_count(&rc->swap, e) != 1) {
+		/* A child of fork holds the slot too: its data must stay; this page gets a slot of its own. */
+		swap_free(&rc->swap, e);
+		pte_set(v, i, PTE_PRESENT);
+		return 0;
+	}
+	swap_dup(&rc->swap, e); /* the swap cache's reference */
+	r = mm->ops->move(mm, swap_stage_addr(&rc->swap, e), src, PAGE_SIZE);
+	if (r <= 0) {
+		swap_free(&rc->swap, e);
+		if (r == -ENOENT) {
+			swap_free(&rc->swap, e); /* not there after all: nothing to keep */
+			pte_set(v, i, 0);
+			__atomic_sub_fetch(&rc->nr_anon, 1, __ATOMIC_RELAXED);
+		} else {
+			pte_set(v, i, PTE_PRESENT | PTE_SLOT);
+			stat_inc(&rc->stats, unevictable);
+		}
+		return 0;
+	}
+	page_sum((const void *)swap_stage_addr(&rc->swap, e), &now);
+	clean = now.a == rc->swap.sums[e].a && now.b == rc->swap.sums[e].b;
+	swap_set_owner(&rc->swap, e, src);
+	swapcache_set(&rc->swap, e, clean ? SC_CLEAN : SC_STAGED);
+	pte_set(v, i, PTE_SWAP);
+	fifo_push(rc, e, 1);
+	__atomic_sub_fetch(&rc->nr_anon, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&rc->nr_swapcache, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&rc->nr_staged, 1, __ATOMIC_RELAXED);
+	stat_inc(&rc->stats, reclaim_deactivated);
+	return 1;
+}
+
 static bool swappable(const struct vma *v)
 {
 	return v && !v->mapping && v->swp && (v->prot & PROT_WRITE);
@@ -284,6 +337,8 @@ static long shrink_anon_fifo(struct reclaim *rc, long want)
 
 			stat_inc(&rc->stats, reclaim_scanned);
 			if (pte_get(v, i) != PTE_PRESENT) {
+				if (pte_get(v, i) == (PTE_PRESENT | PTE_SLOT))
+					done += deactivate_kept(rc, v, i);
 				i++;
 				continue;
 			}
@@ -346,6 +401,8 @@ static long shrink_anon(struct reclaim *rc, long want)
 
 			stat_inc(&rc->stats, reclaim_scanned);
 			if (pte_get(v, i) != PTE_PRESENT) {
+				if (pte_get(v, i) == (PTE_PRESENT | PTE_SLOT))
+					done += deactivate_kept(rc, v, i);
 				i++;
 				continue;
 			}
@@ -385,17 +442,22 @@ static uint64_t wr_tag(swp_entry_t slot, uint32_t nr)
 static long writeout(struct reclaim *rc, long want)
 {
 	struct mm *mm = rc->mm;
-	long queued = 0, written = 0;
+	long queued = 0, written = 0, dropped = 0;
 	unsigned nreq = 0;
 
 	pthread_rwlock_rdlock(&mm->lock);
-	while (rc->fifo_len && queued < want && nreq < rc->depth) {
+	while (rc->fifo_len && queued + dropped < want && nreq < rc->depth) {
 		struct sc_run *run = &rc->fifo[rc->fifo_head];
 		swp_entry_t s;
 		uint32_t n = 0;
 
-		/* The next stretch of still-staged slots ... */
+		/* The next stretch of still-staged slots; clean ones on the way just go ... */
 		while (run->nr && !swapcache_cmpxchg(&rc->swap, run->slot, SC_STAGED, SC_WRITEBACK)) {
+			if (swapcache_cmpxchg(&rc->swap, run->slot, SC_CLEAN, SC_BUSY)) {
+				swapcache_taken(rc, run->slot);
+				stat_inc(&rc->stats, swap_clean);
+				dropped++;
+			}
 			run->slot++;
 			run->nr--;
 		}
@@ -443,8 +505,10 @@ static long writeout(struct reclaim *rc, long want)
 	}
 	__atomic_sub_fetch(&rc->nr_staged, queued, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&mm->lock);
+	if (dropped)
+		wake_handlers(rc);
 	if (!nreq)
-		return 0;
+		return dropped;
 
 	io_uring_submit_and_wait(&rc->ring, nreq);
 	for (unsigned got = 0; got < nreq;) {
@@ -491,7 +555,7 @@ static long writeout(struct reclaim *rc, long want)
 		pthread_rwlock_unlock(&mm->lock);
 	}
 	wake_handlers(rc);
-	return written;
+	return written + dropped;
 }
 
 /* ---- file pages ---- */
@@ -839,7 +903,7 @@ void reclaim_fork_prepare(struct reclaim *rc)
 		if (v->mapping || !v->swp)
 			continue;
 		for (size_t i = 0; i < vma_pages(v); i++)
-			if (pte_get(v, i) & PTE_SWAP)
+			if (pte_get(v, i) & (PTE_SWAP | PTE_SLOT))
 				swap_dup(&rc->swap, v->swp[i]);
 	}
 	for (swp_entry_t e = 0; e < rc->swap.nr_slots; e++)
@@ -908,8 +972,7 @@ void reclaim_release_all(struct reclaim *rc)
 	}
 	/* A page being written too: the thread that would finish it is stopped. */
 	for (swp_entry_t e = 0; e < rc->swap.nr_slots; e++)
-		if (swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY) ||
-		    swapcache_cmpxchg(&rc->swap, e, SC_WRITEBACK, SC_BUSY))
+		if (swapcache_take(&rc->swap, e) || swapcache_cmpxchg(&rc->swap, e, SC_WRITEBACK, SC_BUSY))
 			swapcache_taken(rc, e);
 }
 
@@ -945,7 +1008,7 @@ int reclaim_swapin_range(struct reclaim *rc, struct vma *v, size_t first, size_t
 			err = (int)r;
 			continue;
 		}
-		if (swap_free(&rc->swap, e) == 1 && swapcache_cmpxchg(&rc->swap, e, SC_STAGED, SC_BUSY))
+		if (swap_free(&rc->swap, e) == 1 && swapcache_take(&rc->swap, e))
 			swapcache_taken(rc, e);
 		pte_set(v, i, PTE_PRESENT);
 		__atomic_add_fetch(&rc->nr_anon, 1, __ATOMIC_RELAXED);

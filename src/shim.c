@@ -484,7 +484,7 @@ static void write_json(const char *path, const struct pager_stats *st)
 	/* The memory budget and swap: counts in pages, the gauges in bytes. */
 	fprintf(f,
 		", \"swap_faults\": %" PRIu64 ", \"swapcache_hits\": %" PRIu64 ", \"swap_in\": %" PRIu64
-		", \"swap_readahead\": %" PRIu64 ", \"swap_out\": %" PRIu64
+		", \"swap_readahead\": %" PRIu64 ", \"swap_out\": %" PRIu64 ", \"swap_clean\": %" PRIu64
 		", \"reclaim_scanned\": %" PRIu64 ", \"reclaim_deactivated\": %" PRIu64
 		", \"file_dropped\": %" PRIu64 ", \"file_written\": %" PRIu64
 		", \"swap_errors\": %" PRIu64
@@ -493,7 +493,7 @@ static void write_json(const char *path, const struct pager_stats *st)
 		", \"swapcache_bytes\": %" PRIu64 ", \"swap_used_bytes\": %" PRIu64
 		", \"budget_bytes\": %" PRIu64,
 		st->swap_faults, st->swapcache_hits, st->swap_in, st->swap_readahead, st->swap_out,
-		st->reclaim_scanned, st->reclaim_deactivated, st->file_dropped, st->file_written,
+		st->swap_clean, st->reclaim_scanned, st->reclaim_deactivated, st->file_dropped, st->file_written,
 		st->swap_errors, st->budget_waits, st->unevictable,
 		st->resident_bytes, st->peak_resident_bytes, st->swapcache_bytes, st->swap_used_bytes,
 		st->budget_bytes);

@@ -80,10 +80,11 @@ static void print_budget(const struct pager_stats *st, FILE *out)
 		mib(st->resident_bytes), mib(st->swapcache_bytes), mib(st->peak_resident_bytes),
 		mib(st->swap_used_bytes));
 	fprintf(out, "pager: swap: %" PRIu64 " pages (%.1f MiB) out, %" PRIu64
+		     " evicted unchanged (no write), %" PRIu64
 		     " pages (%.1f MiB) in, %" PRIu64 " of them read ahead; %" PRIu64
 		     " swap faults, %" PRIu64 " swap-cache hits\n",
-		st->swap_out, pages_mib(st->swap_out), st->swap_in, pages_mib(st->swap_in),
-		st->swap_readahead, st->swap_faults, st->swapcache_hits);
+		st->swap_out, pages_mib(st->swap_out), st->swap_clean, st->swap_in,
+		pages_mib(st->swap_in), st->swap_readahead, st->swap_faults, st->swapcache_hits);
 	fprintf(out, "pager: reclaim: %" PRIu64 " pages scanned, %" PRIu64
 		     " deactivated; file pages: %" PRIu64 " dropped, %" PRIu64
 		     " written back\n",
@@ -111,7 +112,7 @@ void pager_stats_print(const struct pager_stats *st, FILE *out)
 	print_ns(out, "max", pager_stats_percentile(st, 100));
 	fprintf(out, "\n");
 	if (st->budget_bytes || st->swap_faults || st->swapcache_hits || st->swap_in ||
-	    st->swap_readahead || st->swap_out || st->reclaim_scanned || st->reclaim_deactivated ||
+	    st->swap_readahead || st->swap_out || st->swap_clean || st->reclaim_scanned || st->reclaim_deactivated ||
 	    st->file_dropped || st->file_written || st->swap_errors ||
 	    st->budget_waits || st->unevictable || st->swap_used_bytes)
 		print_budget(st, out);

@@ -85,7 +85,8 @@ int swap_open(struct swap *s, struct mm *mm, const char *path, size_t bytes, cha
 	s->map = (uint16_t *)(s->shared + 1);
 	s->cache = kcalloc(s->nr_slots, 1);
 	s->owner = kcalloc(s->nr_slots, sizeof(*s->owner));
-	if (!s->cache || !s->owner) {
+	s->sums = kcalloc(s->nr_slots, sizeof(*s->sums));
+	if (!s->cache || !s->owner || !s->sums) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "swap cache map: out of memory");
 		goto fail;
@@ -125,6 +126,7 @@ void swap_close(struct swap *s)
 		sys_munmap(s->shared, sizeof(struct swap_shared) + (size_t)s->nr_slots * sizeof(uint16_t));
 	kfree(s->cache);
 	kfree(s->owner);
+	kfree(s->sums);
 	if (s->fd >= 0)
 		close(s->fd);
 	memset(s, 0, sizeof(*s));
@@ -182,4 +184,20 @@ unsigned swap_free(struct swap *s, swp_entry_t e)
 	else if (left == 0xffff)
 		pr_err("swap slot %u freed more often than taken", e);
 	return left;
+}
+
+void page_sum(const void *page, struct page_sum *out)
+{
+	const uint64_t *w = page;
+	uint64_t a = 0x9e3779b97f4a7c15ULL, b = 0xc2b2ae3d27d4eb4fULL;
+
+	/* Each step is a bijection of the word: a change of one word always shows. */
+	for (size_t i = 0; i < PAGE_SIZE / sizeof(*w); i++) {
+		a = (a ^ w[i]) * 0xff51afd7ed558ccdULL;
+		a ^= a >> 32;
+		b = (b + w[i] + i) * 0xc4ceb9fe1a85ec53ULL;
+		b = (b << 29) | (b >> 35);
+	}
+	out->a = a;
+	out->b = b;
 }

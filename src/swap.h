@@ -37,7 +37,15 @@ enum {
 	SC_STAGED, /* in the staging area, not yet written */
 	SC_BUSY, /* being moved back, or dropped */
 	SC_WRITEBACK, /* being written */
+	SC_CLEAN, /* in the staging area and the same on disk: dropped without a write */
 };
+
+/* What a page held: two independent 64-bit sums of its words (a change goes unseen at 2^-128). */
+struct page_sum {
+	uint64_t a, b;
+};
+
+void page_sum(const void *page, struct page_sum *out);
 
 /* Shared between parent and children (MAP_SHARED). */
 struct swap_shared {
@@ -59,6 +67,7 @@ struct swap {
 	 * the vma's own swp[] before use.
 	 */
 	uintptr_t *owner;
+	struct page_sum *sums; /* of a slot kept by a page read back (PTE_SLOT), this process */
 	char *stage; /* nr_slots pages, registered with the uffd */
 	uint32_t cursor; /* next slot to try (the reclaim thread's) */
 	char path[256];
@@ -120,6 +129,12 @@ static inline bool swapcache_cmpxchg(struct swap *s, swp_entry_t e, int from, in
 					   __ATOMIC_RELAXED);
 }
 
+/* Take a page that waits in the swap cache (staged or clean) to SC_BUSY. */
+static inline bool swapcache_take(struct swap *s, swp_entry_t e)
+{
+	return swapcache_cmpxchg(s, e, SC_STAGED, SC_BUSY) || swapcache_cmpxchg(s, e, SC_CLEAN, SC_BUSY);
+}
+
 static inline void swapcache_set(struct swap *s, swp_entry_t e, int to)
 {
 	__atomic_store_n(&s->cache[e], (uint8_t)to, __ATOMIC_RELEASE);
@@ -128,6 +143,12 @@ static inline void swapcache_set(struct swap *s, swp_entry_t e, int to)
 static inline uint32_t swap_used(const struct swap *s)
 {
 	return __atomic_load_n(&s->shared->nr_used, __ATOMIC_RELAXED);
+}
+
+/* Is a slot that a page read back keeps worth its space?  While the file is at most half full. */
+static inline bool swap_keep_slots(const struct swap *s)
+{
+	return swap_used(s) < s->nr_slots / 2;
 }
 
 #endif

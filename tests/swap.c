@@ -233,12 +233,13 @@ static void print_stats(const char *what, const struct pager_stats *st)
 {
 	fprintf(stderr,
 		"%s: swap_faults %llu swapcache_hits %llu swap_in %llu (readahead %llu) swap_out %llu "
-		"scanned %llu deactivated %llu file_dropped %llu file_written %llu "
+		"swap_clean %llu scanned %llu deactivated %llu file_dropped %llu file_written %llu "
 		"swap_errors %llu budget_waits %llu unevictable %llu; resident %.1f MiB peak %.1f MiB "
 		"swapcache %.1f MiB swap used %.1f MiB budget %.1f MiB\n",
 		what, (unsigned long long)st->swap_faults, (unsigned long long)st->swapcache_hits,
 		(unsigned long long)st->swap_in, (unsigned long long)st->swap_readahead,
-		(unsigned long long)st->swap_out, (unsigned long long)st->reclaim_scanned,
+		(unsigned long long)st->swap_out, (unsigned long long)st->swap_clean,
+		(unsigned long long)st->reclaim_scanned,
 		(unsigned long long)st->reclaim_deactivated, (unsigned long long)st->file_dropped,
 		(unsigned long long)st->file_written,
 		(unsigned long long)st->swap_errors, (unsigned long long)st->budget_waits,
@@ -859,7 +860,8 @@ END_TEST
 /*
  * Pages go out in the order they came in, so a random toucher that comes
  * back in the same order finds the pages it needs next read with the one
- * it faulted on (swap_cluster_readahead), as on the kernel.
+ * it faulted on (swap_cluster_readahead), as on the kernel; and pages read
+ * back and not changed leave again without a write.
  */
 START_TEST(random_order_comes_back_clustered)
 {
@@ -869,14 +871,23 @@ START_TEST(random_order_comes_back_clustered)
 	uint64_t *base = anon_map(eng, len);
 	struct order rnd = order_random(npages, 0, 1, &r);
 	struct mismatch m = { 0 };
-	struct pager_stats before, st;
+	struct pager_stats before, mid, st;
 
 	pass(base, &rnd, -1, 1, &m, "random write");
 	before = stats(eng);
 	pass(base, &rnd, 1, 2, &m, "random verify-and-rewrite, same order");
+	mid = stats(eng);
 	pass(base, &rnd, 2, -1, &m, "random verify, same order");
 	ck_assert_no_mismatch(m, "random order, twice");
 	st = stats(eng);
+	/* The last pass only reads: what it brought back leaves again unchanged, without a write. */
+	ck_assert_msg(st.swap_clean - mid.swap_clean > npages / 4,
+		      "%llu pages evicted unchanged in a read-only pass over %zu",
+		      (unsigned long long)(st.swap_clean - mid.swap_clean), npages);
+	ck_assert_msg(st.swap_out - mid.swap_out < st.swap_clean - mid.swap_clean,
+		      "a read-only pass wrote %llu pages and dropped %llu unchanged",
+		      (unsigned long long)(st.swap_out - mid.swap_out),
+		      (unsigned long long)(st.swap_clean - mid.swap_clean));
 	print_stats("random order", &st);
 	st.swap_in -= before.swap_in;
 	st.swap_readahead -= before.swap_readahead;

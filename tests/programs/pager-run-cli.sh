@@ -242,7 +242,7 @@ d = json.load(open(sys.argv[1]))
 need = ['pid', 'faults', 'anon_zero', 'anon_write', 'file_hit', 'file_miss', 'readahead',
         'readahead_pages', 'sigbus', 'pages_installed', 'pages_read', 'bytes_read',
         'peak_rss_kib', 'swap_faults', 'swapcache_hits', 'swap_in', 'swap_readahead',
-        'swap_out', 'reclaim_scanned', 'reclaim_deactivated', 'file_dropped', 'file_written',
+        'swap_out', 'swap_clean', 'reclaim_scanned', 'reclaim_deactivated', 'file_dropped', 'file_written',
         'swap_errors', 'budget_waits', 'unevictable', 'resident_bytes',
         'peak_resident_bytes', 'swapcache_bytes', 'swap_used_bytes', 'budget_bytes',
         'latency_ns']
