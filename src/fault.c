@@ -313,11 +313,16 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 	switch ((sc = swapcache_state(&rc->swap, e))) {
 	case SC_STAGED:
 	case SC_CLEAN:
-		if (!swapcache_cmpxchg(&rc->swap, e, sc, SC_BUSY))
+		/*
+		 * The pte first, then the slot: a slot taken to SC_BUSY and put
+		 * back could be passed over by write-out in between, and stay
+		 * off its list, in memory, until touched again.
+		 */
+		if (!pte_cmpxchg(v, i, PTE_SWAP, PTE_SWAP | PTE_LOCKED))
 			return FAULT_WAIT;
-		if (!pte_cmpxchg(v, i, PTE_SWAP, PTE_SWAP | PTE_LOCKED)) {
-			swapcache_set(&rc->swap, e, sc);
-			return FAULT_WAIT;
+		if (v->swp[i] != e || !swapcache_cmpxchg(&rc->swap, e, sc, SC_BUSY)) {
+			pte_set(v, i, PTE_SWAP);
+			return FAULT_AGAIN; /* being written, or another slot by now: look again */
 		}
 		r = mm->ops->move(mm, addr & PAGE_MASK, swap_stage_addr(&rc->swap, e), PAGE_SIZE);
 		if (r == -EBUSY || r == -EINVAL)
