@@ -256,54 +256,92 @@ static long deactivate_run(struct reclaim *rc, struct vma *v, size_t i, uint32_t
 }
 
 /*
- * A page read back that kept its slot (PTE_SLOT): into the swap cache at
- * that slot.  Unchanged since (its sum), it is SC_CLEAN and leaves without a
- * write, the kernel's clean swap cache page; changed, it is written over its
- * own slot, which no one else holds.  Returns pages deactivated (0 or 1).
+ * Pages read back that kept their slots (PTE_SLOT), [i, i + n) of v, whose
+ * slots follow one another: into the swap cache at those slots, with one
+ * move.  Each one unchanged since (its sum) is SC_CLEAN and leaves without a
+ * write, the kernel's clean swap cache page; a changed one is written over
+ * its own slot, which no one else holds.  Returns pages deactivated.
  */
-static long deactivate_kept(struct reclaim *rc, struct vma *v, size_t i)
+static long deactivate_kept(struct reclaim *rc, struct vma *v, size_t i, uint32_t n)
 {
 	struct mm *mm = rc->mm;
 	swp_entry_t e = v->swp[i];
-	uintptr_t src = v->start + (i << PAGE_SHIFT);
-	struct page_sum now;
-	bool clean;
-	long r;
+	uint32_t locked = 0, done = 0;
+	long moved = 0;
 
-	if (!pte_cmpxchg(v, i, PTE_PRESENT | PTE_SLOT, PTE_PRESENT | PTE_SLOT | PTE_LOCKED))
-		return 0;
-	__atomic_thread_fence(__ATOMIC_ACQUIRE); /* the sum the state vouches for */
-	if (swap_count(&rc->swap, e) != 1) {
-		/* A child of fork holds the slot too: its data must stay; this page gets a slot of its own. */
-		swap_free(&rc->swap, e);
-		pte_set(v, i, PTE_PRESENT);
-		return 0;
-	}
-	swap_dup(&rc->swap, e); /* the swap cache's reference */
-	r = mm->ops->move(mm, swap_stage_addr(&rc->swap, e), src, PAGE_SIZE);
-	if (r <= 0) {
-		swap_free(&rc->swap, e);
-		if (r == -ENOENT) {
-			swap_free(&rc->swap, e); /* not there after all: nothing to keep */
-			pte_set(v, i, 0);
-			__atomic_sub_fetch(&rc->nr_anon, 1, __ATOMIC_RELAXED);
-		} else {
-			pte_set(v, i, PTE_PRESENT | PTE_SLOT);
-			stat_inc(&rc->stats, unevictable);
+	while (locked < n && pte_cmpxchg(v, i + locked, PTE_PRESENT | PTE_SLOT,
+					 PTE_PRESENT | PTE_SLOT | PTE_LOCKED)) {
+		if (v->swp[i + locked] != e + locked || swap_count(&rc->swap, e + locked) != 1) {
+			/* A child of fork holds the slot too: its data must stay; a slot of its own later. */
+			if (v->swp[i + locked] == e + locked) {
+				swap_free(&rc->swap, e + locked);
+				pte_set(v, i + locked, PTE_PRESENT);
+			} else {
+				pte_set(v, i + locked, PTE_PRESENT | PTE_SLOT);
+			}
+			break;
 		}
-		return 0;
+		swap_dup(&rc->swap, e + locked); /* the swap cache's reference */
+		locked++;
 	}
-	page_sum((const void *)swap_stage_addr(&rc->swap, e), &now);
-	clean = now.a == rc->swap.sums[e].a && now.b == rc->swap.sums[e].b;
-	swap_set_owner(&rc->swap, e, src);
-	swapcache_set(&rc->swap, e, clean ? SC_CLEAN : SC_STAGED);
-	pte_set(v, i, PTE_SWAP);
-	fifo_push(rc, e, 1);
-	__atomic_sub_fetch(&rc->nr_anon, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&rc->nr_swapcache, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&rc->nr_staged, 1, __ATOMIC_RELAXED);
-	stat_inc(&rc->stats, reclaim_deactivated);
-	return 1;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE); /* the sums the states vouch for */
+	while (done < locked) {
+		uintptr_t src = v->start + ((i + done) << PAGE_SHIFT);
+		long r = mm->ops->move(mm, swap_stage_addr(&rc->swap, e + done), src,
+				       (size_t)(locked - done) << PAGE_SHIFT);
+
+		if (r <= 0) {
+			uint32_t k = done;
+
+			if (r == -ENOENT) {
+				/* Not there after all: nothing to keep. */
+				swap_free(&rc->swap, e + k);
+				swap_free(&rc->swap, e + k);
+				pte_set(v, i + k, 0);
+				__atomic_sub_fetch(&rc->nr_anon, 1, __ATOMIC_RELAXED);
+				k++;
+			} else {
+				stat_inc(&rc->stats, unevictable);
+			}
+			/* The rest stays as it was. */
+			for (; k < locked; k++) {
+				swap_free(&rc->swap, e + k);
+				pte_set(v, i + k, PTE_PRESENT | PTE_SLOT);
+			}
+			break;
+		}
+		for (uint32_t k = done; k < done + (uint32_t)((size_t)r >> PAGE_SHIFT); k++) {
+			struct page_sum now;
+			bool clean;
+
+			page_sum((const void *)swap_stage_addr(&rc->swap, e + k), &now);
+			clean = now.a == rc->swap.sums[e + k].a && now.b == rc->swap.sums[e + k].b;
+			swap_set_owner(&rc->swap, e + k, v->start + ((i + k) << PAGE_SHIFT));
+			swapcache_set(&rc->swap, e + k, clean ? SC_CLEAN : SC_STAGED);
+			pte_set(v, i + k, PTE_SWAP);
+			moved++;
+		}
+		done += (uint32_t)((size_t)r >> PAGE_SHIFT);
+	}
+	if (moved) {
+		fifo_push(rc, e, (uint32_t)moved);
+		__atomic_sub_fetch(&rc->nr_anon, moved, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&rc->nr_swapcache, moved, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&rc->nr_staged, moved, __ATOMIC_RELAXED);
+		stat_add(&rc->stats, reclaim_deactivated, (uint64_t)moved);
+	}
+	return moved;
+}
+
+/* The run of kept pages from i (at most `max`) that deactivate_kept takes in one move. */
+static uint32_t kept_run(struct vma *v, size_t i, size_t end, uint32_t max)
+{
+	uint32_t n = 1;
+
+	while (i + n < end && n < max && pte_get(v, i + n) == (PTE_PRESENT | PTE_SLOT) &&
+	       v->swp[i + n] == v->swp[i] + n)
+		n++;
+	return n;
 }
 
 static bool swappable(const struct vma *v)
@@ -337,8 +375,12 @@ static long shrink_anon_fifo(struct reclaim *rc, long want)
 
 			stat_inc(&rc->stats, reclaim_scanned);
 			if (pte_get(v, i) != PTE_PRESENT) {
-				if (pte_get(v, i) == (PTE_PRESENT | PTE_SLOT))
-					done += deactivate_kept(rc, v, i);
+				if (pte_get(v, i) == (PTE_PRESENT | PTE_SLOT)) {
+					n = kept_run(v, i, end, RUN_MAX);
+					done += deactivate_kept(rc, v, i, n);
+					i += n;
+					continue;
+				}
 				i++;
 				continue;
 			}
@@ -401,8 +443,12 @@ static long shrink_anon(struct reclaim *rc, long want)
 
 			stat_inc(&rc->stats, reclaim_scanned);
 			if (pte_get(v, i) != PTE_PRESENT) {
-				if (pte_get(v, i) == (PTE_PRESENT | PTE_SLOT))
-					done += deactivate_kept(rc, v, i);
+				if (pte_get(v, i) == (PTE_PRESENT | PTE_SLOT)) {
+					run = kept_run(v, i, n, RUN_MAX);
+					done += deactivate_kept(rc, v, i, run);
+					i += run;
+					continue;
+				}
 				i++;
 				continue;
 			}
@@ -438,6 +484,19 @@ static uint64_t wr_tag(swp_entry_t slot, uint32_t nr)
 	return ((uint64_t)slot << 8) | nr;
 }
 
+/* Clean swap cache pages [e, e + n), taken to SC_BUSY: the same on disk, so just dropped. */
+static void drop_clean(struct reclaim *rc, swp_entry_t e, uint32_t n)
+{
+	sys_madvise((void *)swap_stage_addr(&rc->swap, e), (size_t)n << PAGE_SHIFT, MADV_DONTNEED);
+	for (uint32_t k = 0; k < n; k++) {
+		swapcache_set(&rc->swap, e + k, SC_NONE);
+		swap_free(&rc->swap, e + k);
+	}
+	__atomic_sub_fetch(&rc->nr_swapcache, n, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&rc->nr_staged, n, __ATOMIC_RELAXED);
+	stat_add(&rc->stats, swap_clean, n);
+}
+
 /* Write the oldest `want` pages of the inactive list to the swap file and free them. */
 static long writeout(struct reclaim *rc, long want)
 {
@@ -453,13 +512,18 @@ static long writeout(struct reclaim *rc, long want)
 
 		/* The next stretch of still-staged slots; clean ones on the way just go ... */
 		while (run->nr && !swapcache_cmpxchg(&rc->swap, run->slot, SC_STAGED, SC_WRITEBACK)) {
-			if (swapcache_cmpxchg(&rc->swap, run->slot, SC_CLEAN, SC_BUSY)) {
-				swapcache_taken(rc, run->slot);
-				stat_inc(&rc->stats, swap_clean);
-				dropped++;
+			uint32_t c = 0;
+
+			while (c < run->nr && swapcache_cmpxchg(&rc->swap, run->slot + c, SC_CLEAN, SC_BUSY))
+				c++;
+			if (c) {
+				drop_clean(rc, run->slot, c);
+				dropped += c;
+			} else {
+				c = 1;
 			}
-			run->slot++;
-			run->nr--;
+			run->slot += c;
+			run->nr -= c;
 		}
 		if (!run->nr) {
 			rc->fifo_head = (rc->fifo_head + 1) % rc->fifo_cap;
