@@ -82,6 +82,8 @@ static bool install_run(struct handler *h, struct vma *v, size_t first, size_t n
 			if (rc != -ENOENT && rc != -ESRCH)
 				pr_warn("installing %zu pages at %#lx failed: %s", n - done,
 					(unsigned long)dst, strerror((int)-rc));
+			/* Never leave a thread waiting: if the range is still there, it faults again. */
+			mm->ops->wake(mm, dst, len);
 			return false;
 		}
 	}
@@ -131,6 +133,11 @@ static size_t first_touch_end(struct vma *v, size_t i)
 			end = d.async.start + d.async.nr;
 	}
 	pthread_spin_unlock(&v->ra_lock);
+	/* A window that ends before the fault (the state moved on meanwhile) or past the vma. */
+	if (end <= i)
+		end = i + 1;
+	if (end > vma_pages(v))
+		end = vma_pages(v);
 	return end - i > ZERO_BUF_PAGES ? i + ZERO_BUF_PAGES : end;
 }
 
