@@ -267,11 +267,13 @@ static int swap_cluster_read(struct handler *h, struct vma *v, size_t i, swp_ent
 	 * after them follows this one (a sequential toucher whose pages went
 	 * out in order gets its growing window from the next fault on).
 	 */
-	for (swp_entry_t s = e + 1; s < hi && (mask >> (s - lo)) & 1 &&
-				     swap_owner(&rc->swap, s) == page_addr(v, i + (s - e));
-	     s++) {
+	swp_entry_t s = e + 1;
+
+	while (s < hi && (mask >> (s - lo)) & 1 && swap_owner(&rc->swap, s) == page_addr(v, i + (s - e)))
+		s++;
+	if (s > e + 1) {
 		pthread_spin_lock(&v->ra_lock);
-		v->ra.prev = i + (s - e);
+		v->ra.prev = i + (s - 1 - e);
 		pthread_spin_unlock(&v->ra_lock);
 	}
 	mask >>= first - lo;
@@ -390,7 +392,7 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 			continue;
 		}
 		if (start_swap_read(h, v->swp[j], (uint32_t)(k - j),
-				    k - j == 64 ? ~0ULL : (1ULL << (k - j)) - 1)) {
+				    k - j == SWAP_READ_MAX ? ~0ULL : (1ULL << (k - j)) - 1)) {
 			/* The ring is full: what was not started is read another time. */
 			for (size_t m = j; m < k; m++)
 				pte_set(v, m, PTE_SWAP);

@@ -139,13 +139,21 @@ static void fifo_push(struct reclaim *rc, swp_entry_t slot, uint32_t nr)
 }
 
 /* Drop the swap cache page of slot e, which was taken to SC_BUSY: release the cache's reference. */
+/* Swap cache pages [e, e + n), taken to SC_BUSY, leave it: their pages go, the cache's references too. */
+static void swapcache_drop(struct reclaim *rc, swp_entry_t e, uint32_t n)
+{
+	sys_madvise((void *)swap_stage_addr(&rc->swap, e), (size_t)n << PAGE_SHIFT, MADV_DONTNEED);
+	for (uint32_t k = 0; k < n; k++) {
+		swapcache_set(&rc->swap, e + k, SC_NONE);
+		swap_free(&rc->swap, e + k);
+	}
+	__atomic_sub_fetch(&rc->nr_swapcache, n, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&rc->nr_staged, n, __ATOMIC_RELAXED);
+}
+
 void swapcache_taken(struct reclaim *rc, swp_entry_t e)
 {
-	sys_madvise((void *)swap_stage_addr(&rc->swap, e), PAGE_SIZE, MADV_DONTNEED);
-	swapcache_set(&rc->swap, e, SC_NONE);
-	swap_free(&rc->swap, e);
-	__atomic_sub_fetch(&rc->nr_swapcache, 1, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&rc->nr_staged, 1, __ATOMIC_RELAXED);
+	swapcache_drop(rc, e, 1);
 }
 
 void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_t end)
@@ -166,7 +174,7 @@ void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_
 			if (swap_free(&rc->swap, e) == 1 && swapcache_take(&rc->swap, e))
 				swapcache_taken(rc, e);
 		}
-		if ((p & PTE_SLOT) && !(p & PTE_SWAP) && rc->enabled)
+		if ((p & PTE_SLOT) && rc->enabled)
 			swap_free(&rc->swap, v->swp[i]); /* the slot a page read back kept */
 		pte_set(v, i, 0);
 	}
@@ -350,6 +358,45 @@ static bool swappable(const struct vma *v)
 }
 
 /*
+ * Deactivate up to `want` pages of [*i, end) of v: runs of present pages
+ * into fresh slots, runs of kept pages into their own.  Advances *i past
+ * what it looked at; returns pages deactivated, or -ENOSPC (swap full, *i
+ * at the run that did not fit) when it did none.
+ */
+static long deactivate_range(struct reclaim *rc, struct vma *v, size_t *i, size_t end, long want)
+{
+	long done = 0;
+
+	while (*i < end && done < want) {
+		uint8_t p = pte_get(v, *i);
+		uint32_t n = 0;
+		long r;
+
+		stat_inc(&rc->stats, reclaim_scanned);
+		if (p == (PTE_PRESENT | PTE_SLOT)) {
+			n = kept_run(v, *i, end, RUN_MAX);
+			done += deactivate_kept(rc, v, *i, n);
+			*i += n;
+			continue;
+		}
+		if (p != PTE_PRESENT) {
+			(*i)++;
+			continue;
+		}
+		while (*i + n < end && n < RUN_MAX && (long)n < want - done &&
+		       pte_get(v, *i + n) == PTE_PRESENT)
+			n++;
+		stat_add(&rc->stats, reclaim_scanned, n - 1);
+		r = deactivate_run(rc, v, *i, n);
+		if (r < 0)
+			return done ? done : r;
+		done += r;
+		*i += n;
+	}
+	return done;
+}
+
+/*
  * Deactivate up to `want` present pages, oldest installed first: the
  * kernel's LRU order, which slots follow, so that pages touched together
  * come back together (swap_cluster_readahead) whatever their addresses.
@@ -364,42 +411,22 @@ static long shrink_anon_fifo(struct reclaim *rc, long want)
 	while (done < want && run_fifo_pop(&rc->afifo, &run)) {
 		struct vma *v = find_vma(mm, (uintptr_t)run.index);
 		size_t i, end;
+		long r;
 
 		if (!swappable(v) || run.index < v->start)
 			continue;
 		i = vma_page(v, (uintptr_t)run.index);
 		end = i + run.nr < vma_pages(v) ? i + run.nr : vma_pages(v);
-		while (i < end && done < want) {
-			uint32_t n = 0;
-			long r;
-
-			stat_inc(&rc->stats, reclaim_scanned);
-			if (pte_get(v, i) != PTE_PRESENT) {
-				if (pte_get(v, i) == (PTE_PRESENT | PTE_SLOT)) {
-					n = kept_run(v, i, end, RUN_MAX);
-					done += deactivate_kept(rc, v, i, n);
-					i += n;
-					continue;
-				}
-				i++;
-				continue;
-			}
-			while (i + n < end && n < RUN_MAX && (long)n < want - done &&
-			       pte_get(v, i + n) == PTE_PRESENT)
-				n++;
-			stat_add(&rc->stats, reclaim_scanned, n - 1);
-			r = deactivate_run(rc, v, i, n);
-			if (r < 0) {
-				/* The swap file is full: these pages stay first in line. */
-				run.index = v->start + (i << PAGE_SHIFT);
-				run.nr = (uint32_t)(end - i);
-				run_fifo_unpop(&rc->afifo, &run);
-				pthread_rwlock_unlock(&mm->lock);
-				return done ? done : r;
-			}
-			done += r;
-			i += n;
+		r = deactivate_range(rc, v, &i, end, want - done);
+		if (r < 0) {
+			/* The swap file is full: these pages stay first in line. */
+			run.index = v->start + (i << PAGE_SHIFT);
+			run.nr = (uint32_t)(end - i);
+			run_fifo_unpop(&rc->afifo, &run);
+			pthread_rwlock_unlock(&mm->lock);
+			return done ? done : r;
 		}
+		done += r;
 		if (i < end) {
 			run.index = v->start + (i << PAGE_SHIFT);
 			run.nr = (uint32_t)(end - i);
@@ -423,6 +450,7 @@ static long shrink_anon(struct reclaim *rc, long want)
 	while (done < want && visited <= mm->nr_vmas && mm->nr_vmas) {
 		struct vma *v;
 		size_t i, n;
+		long r;
 
 		if (k >= mm->nr_vmas) {
 			k = 0;
@@ -437,35 +465,14 @@ static long shrink_anon(struct reclaim *rc, long want)
 		}
 		i = rc->anon_hand > v->start ? vma_page(v, rc->anon_hand) : 0;
 		n = vma_pages(v);
-		while (i < n && done < want) {
-			uint32_t run = 0;
-			long r;
-
-			stat_inc(&rc->stats, reclaim_scanned);
-			if (pte_get(v, i) != PTE_PRESENT) {
-				if (pte_get(v, i) == (PTE_PRESENT | PTE_SLOT)) {
-					run = kept_run(v, i, n, RUN_MAX);
-					done += deactivate_kept(rc, v, i, run);
-					i += run;
-					continue;
-				}
-				i++;
-				continue;
-			}
-			while (i + run < n && run < RUN_MAX && (long)run < want - done &&
-			       pte_get(v, i + run) == PTE_PRESENT)
-				run++;
-			stat_add(&rc->stats, reclaim_scanned, run - 1);
-			r = deactivate_run(rc, v, i, run);
-			if (r < 0) {
-				/* The swap file is full. */
-				rc->anon_hand = v->start + (i << PAGE_SHIFT);
-				pthread_rwlock_unlock(&mm->lock);
-				return done ? done : r;
-			}
-			done += r;
-			i += run;
+		r = deactivate_range(rc, v, &i, n, want - done);
+		if (r < 0) {
+			/* The swap file is full. */
+			rc->anon_hand = v->start + (i << PAGE_SHIFT);
+			pthread_rwlock_unlock(&mm->lock);
+			return done ? done : r;
 		}
+		done += r;
 		if (i >= n) {
 			rc->anon_hand = v->end;
 			k++;
@@ -482,19 +489,6 @@ static long shrink_anon(struct reclaim *rc, long want)
 static uint64_t wr_tag(swp_entry_t slot, uint32_t nr)
 {
 	return ((uint64_t)slot << 8) | nr;
-}
-
-/* Clean swap cache pages [e, e + n), taken to SC_BUSY: the same on disk, so just dropped. */
-static void drop_clean(struct reclaim *rc, swp_entry_t e, uint32_t n)
-{
-	sys_madvise((void *)swap_stage_addr(&rc->swap, e), (size_t)n << PAGE_SHIFT, MADV_DONTNEED);
-	for (uint32_t k = 0; k < n; k++) {
-		swapcache_set(&rc->swap, e + k, SC_NONE);
-		swap_free(&rc->swap, e + k);
-	}
-	__atomic_sub_fetch(&rc->nr_swapcache, n, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&rc->nr_staged, n, __ATOMIC_RELAXED);
-	stat_add(&rc->stats, swap_clean, n);
 }
 
 /* Write the oldest `want` pages of the inactive list to the swap file and free them. */
@@ -517,7 +511,9 @@ static long writeout(struct reclaim *rc, long want)
 			while (c < run->nr && swapcache_cmpxchg(&rc->swap, run->slot + c, SC_CLEAN, SC_BUSY))
 				c++;
 			if (c) {
-				drop_clean(rc, run->slot, c);
+				/* The same on disk: no write. */
+				swapcache_drop(rc, run->slot, c);
+				stat_add(&rc->stats, swap_clean, c);
 				dropped += c;
 			} else {
 				c = 1;
