@@ -24,6 +24,7 @@
 
 #define RUN_MAX 64U /* pages per swap write: 256 KiB */
 #define WRITE_DEPTH 64U
+#define CLEAN_RUN_MAX 512U /* clean swap cache pages dropped with one MADV_DONTNEED, at most */
 
 static uint64_t now_ns(void)
 {
@@ -497,9 +498,12 @@ static long writeout(struct reclaim *rc, long want)
 	struct mm *mm = rc->mm;
 	long queued = 0, written = 0, dropped = 0;
 	unsigned nreq = 0;
+	/* Clean slots that follow one another, across runs, leave with one MADV_DONTNEED. */
+	swp_entry_t cs = 0;
+	uint32_t cn = 0;
 
 	pthread_rwlock_rdlock(&mm->lock);
-	while (rc->fifo_len && queued + dropped < want && nreq < rc->depth) {
+	while (rc->fifo_len && queued + dropped + cn < want && nreq < rc->depth) {
 		struct sc_run *run = &rc->fifo[rc->fifo_head];
 		swp_entry_t s;
 		uint32_t n = 0;
@@ -512,9 +516,15 @@ static long writeout(struct reclaim *rc, long want)
 				c++;
 			if (c) {
 				/* The same on disk: no write. */
-				swapcache_drop(rc, run->slot, c);
+				if (cn && (cs + cn != run->slot || cn + c > CLEAN_RUN_MAX)) {
+					swapcache_drop(rc, cs, cn);
+					dropped += cn;
+					cn = 0;
+				}
+				if (!cn)
+					cs = run->slot;
+				cn += c;
 				stat_add(&rc->stats, swap_clean, c);
-				dropped += c;
 			} else {
 				c = 1;
 			}
@@ -562,6 +572,10 @@ static long writeout(struct reclaim *rc, long want)
 		sqe->user_data = wr_tag(s, n);
 		nreq++;
 		queued += n;
+	}
+	if (cn) {
+		swapcache_drop(rc, cs, cn);
+		dropped += cn;
 	}
 	__atomic_sub_fetch(&rc->nr_staged, queued, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&mm->lock);
