@@ -330,6 +330,9 @@ static int engine_rebirth(struct pager_engine *eng)
 	close(eng->env.wake_fd);
 	eng->env.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&eng->env.req_lock, NULL);
+	pthread_spin_init(&eng->env.sst.lock, PTHREAD_PROCESS_PRIVATE);
+	eng->env.sst.size = 0;
+	eng->env.swap_reading = 0; /* the parent's reads are not ours */
 	uffd_close(&eng->mm.uffd);
 	rc = uffd_open(&eng->mm.uffd, UFFD_WANT, err, sizeof(err));
 	if (rc) {
@@ -506,6 +509,7 @@ struct pager_engine *pager_engine_new(const struct pager_config *cfg, char *err,
 		eng->env.around_pages = eng->env.fa_pages > 32 ? eng->env.fa_pages : 32;
 	eng->env.nr_handlers = eng->nr_handlers = eng->cfg.handler_threads ? eng->cfg.handler_threads : 1;
 	pthread_mutex_init(&eng->env.req_lock, NULL);
+	pthread_spin_init(&eng->env.sst.lock, PTHREAD_PROCESS_PRIVATE);
 	eng->env.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (eng->env.wake_fd < 0) {
 		rc = -errno;

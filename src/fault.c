@@ -171,7 +171,8 @@ static int do_anonymous_page(struct handler *h, struct vma *v, uintptr_t addr, b
 }
 
 /* Read slots [e, e + n) in one request; `mask` says which of them this read locked and installs. */
-static int start_swap_read(struct handler *h, swp_entry_t e, uint32_t n, uint64_t mask)
+static int start_swap_read(struct handler *h, swp_entry_t e, uint32_t n, uint64_t mask,
+			   bool background)
 {
 	struct reclaim *rc = h->env->rc;
 	struct io_req *r = io_req_get(&h->io);
@@ -186,7 +187,7 @@ static int start_swap_read(struct handler *h, swp_entry_t e, uint32_t n, uint64_
 	r->fd = rc->swap.fd;
 	r->off = (off_t)e << PAGE_SHIFT;
 	r->len = (size_t)n << PAGE_SHIFT;
-	r->background = false;
+	r->background = background;
 	if (io_queue_read(&h->io, r)) {
 		io_req_put(&h->io, r);
 		return -EBUSY;
@@ -228,6 +229,126 @@ static struct vma *swap_owner_vma(struct handler *h, swp_entry_t e, uint8_t want
 #define SWAP_RA_MAX 256U /* pages read back around one swap fault, at most (1 MiB) */
 #define SWAP_READ_MAX 64U /* slots per swap read (its lock mask) */
 #define SWAP_CLUSTER 8U /* the kernel's page-cluster 3: slots read around a random fault */
+#define SWAP_STREAM_MAX 256U /* slots a stream of swap faults reads ahead of itself, at most */
+#define SWAP_STREAM_RESERVE (4 * SWAP_CLUSTER) /* budget pages it leaves to the faults' own reads */
+
+/*
+ * Lock, for one read, the slots of [lo, hi) (at most SWAP_READ_MAX of
+ * them) that still hold a page of this process to put back: swapped out
+ * of it, still at the address the reverse map says, not in the swap cache.
+ * Bit s - lo of the result is slot s.
+ */
+static uint64_t swap_lock_slots(struct handler *h, swp_entry_t lo, swp_entry_t hi)
+{
+	struct reclaim *rc = h->env->rc;
+	uint64_t mask = 0;
+
+	for (swp_entry_t s = lo; s < hi; s++) {
+		struct vma *w;
+		size_t j;
+
+		if (swapcache_state(&rc->swap, s) != SC_NONE || !swap_count(&rc->swap, s))
+			continue;
+		w = swap_owner_vma(h, s, PTE_SWAP, &j);
+		if (w && swap_lock_for_read(rc, w, j, s))
+			mask |= 1ULL << (s - lo);
+	}
+	return mask;
+}
+
+/* The read could not start: the slots of `mask` from `first` go back to swapped, unlocked. */
+static void swap_unlock_slots(struct handler *h, swp_entry_t first, uint64_t mask)
+{
+	for (uint32_t k = 0; mask >> k; k++) {
+		struct vma *w;
+		size_t j;
+
+		if ((mask >> k) & 1 && (w = swap_owner_vma(h, first + k, PTE_SWAP | PTE_LOCKED, &j)))
+			pte_set(w, j, PTE_SWAP);
+	}
+}
+
+/* Lock and read, in the background, what can be read back of slots [lo, hi). */
+static void swap_read_range(struct handler *h, swp_entry_t lo, swp_entry_t hi)
+{
+	struct fault_env *env = h->env;
+
+	for (swp_entry_t s = lo; s < hi; s += SWAP_READ_MAX) {
+		swp_entry_t end = s + SWAP_READ_MAX < hi ? s + SWAP_READ_MAX : hi;
+		uint64_t mask = swap_lock_slots(h, s, end);
+		unsigned first, last;
+
+		if (!mask)
+			continue;
+		first = (unsigned)__builtin_ctzll(mask);
+		last = 63U - (unsigned)__builtin_clzll(mask);
+		mask >>= first;
+		if (start_swap_read(h, s + first, last - first + 1, mask, true)) {
+			swap_unlock_slots(h, s + first, mask);
+			return; /* the ring is full: the rest is read when it faults */
+		}
+		__atomic_add_fetch(&env->swap_reading, __builtin_popcountll(mask), __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * A stream of swap faults: faults that come to slots in the order they
+ * were written (a program that goes over its pages again in the order it
+ * went the last time, whatever their addresses: reclaim gave them slots in
+ * that order).  It gets what the file readahead gives a sequential reader:
+ * a window read ahead of it in the background, doubled each time the
+ * stream reaches it, up to SWAP_STREAM_MAX slots, so that it rarely waits
+ * for the disk.  A fault elsewhere only notes where it is: two clusters in
+ * a row make a stream.  caught_up: the fault is on a page whose read is in
+ * flight (the program goes as fast as the disk): the next window now.
+ * The window never takes the budget's last pages: what is read ahead is
+ * installed, charged, and must not make a fault wait.
+ */
+static void swap_stream(struct handler *h, swp_entry_t e, bool caught_up)
+{
+	struct fault_env *env = h->env;
+	struct reclaim *rc = env->rc;
+	struct swap_stream *st = &env->sst;
+	swp_entry_t lo = e & ~(SWAP_CLUSTER - 1), from, to;
+	long room;
+	uint32_t size;
+
+	pthread_spin_lock(&st->lock);
+	if (caught_up) {
+		if (!st->size || e < st->start || e >= st->next) {
+			pthread_spin_unlock(&st->lock);
+			return;
+		}
+	} else if (e < st->start || e >= st->next + SWAP_CLUSTER) {
+		/* Not where the last read ended: maybe the first cluster of a stream. */
+		st->start = lo;
+		st->next = lo + SWAP_CLUSTER;
+		st->size = 0;
+		pthread_spin_unlock(&st->lock);
+		return;
+	}
+	size = st->size ? st->size * 2 : 2 * SWAP_CLUSTER;
+	if (size > SWAP_STREAM_MAX)
+		size = SWAP_STREAM_MAX;
+	room = rc->limit - reclaim_resident(rc) - __atomic_load_n(&env->swap_reading, __ATOMIC_RELAXED) -
+	       (long)SWAP_STREAM_RESERVE;
+	if (room < (long)SWAP_CLUSTER) {
+		pthread_spin_unlock(&st->lock);
+		return; /* no room now: the next fault of the stream tries again */
+	}
+	if ((long)size > room)
+		size = (uint32_t)room & ~(SWAP_CLUSTER - 1);
+	from = st->next > lo + SWAP_CLUSTER ? st->next : lo + SWAP_CLUSTER;
+	to = from + size;
+	if (to > rc->swap.nr_slots)
+		to = rc->swap.nr_slots;
+	st->start = from;
+	st->next = to;
+	st->size = size;
+	pthread_spin_unlock(&st->lock);
+	if (from < to)
+		swap_read_range(h, from, to);
+}
 
 /*
  * swap_cluster_readahead: slot e faulted and its neighbours on disk were
@@ -240,28 +361,16 @@ static struct vma *swap_owner_vma(struct handler *h, swp_entry_t e, uint8_t want
 static int swap_cluster_read(struct handler *h, struct vma *v, size_t i, swp_entry_t e)
 {
 	struct reclaim *rc = h->env->rc;
-	swp_entry_t lo = e & ~(SWAP_CLUSTER - 1), hi = lo + SWAP_CLUSTER, first = e, last = e;
-	uint64_t mask = 0;
+	swp_entry_t lo = e & ~(SWAP_CLUSTER - 1), hi = lo + SWAP_CLUSTER;
+	uint64_t mask;
+	unsigned first, last;
 
 	if (hi > rc->swap.nr_slots)
 		hi = rc->swap.nr_slots;
 	if (!swap_lock_for_read(rc, v, i, e))
 		return -EAGAIN; /* another handler has it, or it changed: look again */
 	swap_set_owner(&rc->swap, e, page_addr(v, i)); /* what the read goes by: make sure */
-	for (swp_entry_t s = lo; s < hi; s++) {
-		struct vma *w;
-		size_t j;
-
-		if (s == e || swapcache_state(&rc->swap, s) != SC_NONE || !swap_count(&rc->swap, s))
-			continue;
-		w = swap_owner_vma(h, s, PTE_SWAP, &j);
-		if (!w || !swap_lock_for_read(rc, w, j, s))
-			continue;
-		mask |= 1ULL << (s - lo);
-		first = s < first ? s : first;
-		last = s > last ? s : last;
-	}
-	mask |= 1ULL << (e - lo);
+	mask = swap_lock_slots(h, lo, hi) | 1ULL << (e - lo);
 	/*
 	 * Pages after this one, at the next addresses, read with it: a fault
 	 * after them follows this one (a sequential toucher whose pages went
@@ -276,17 +385,16 @@ static int swap_cluster_read(struct handler *h, struct vma *v, size_t i, swp_ent
 		v->ra.prev = i + (s - 1 - e);
 		pthread_spin_unlock(&v->ra_lock);
 	}
-	mask >>= first - lo;
-	if (start_swap_read(h, first, last - first + 1, mask) == 0)
+	first = (unsigned)__builtin_ctzll(mask);
+	last = 63U - (unsigned)__builtin_clzll(mask);
+	mask >>= first;
+	if (start_swap_read(h, lo + first, last - first + 1, mask, false) == 0) {
+		__atomic_add_fetch(&h->env->swap_reading, __builtin_popcountll(mask), __ATOMIC_RELAXED);
+		swap_stream(h, e, false);
 		return 0;
-	/* The ring is full: unlock what this read had, the fault tries again. */
-	for (uint32_t k = 0; k <= last - first; k++) {
-		struct vma *w;
-		size_t j;
-
-		if ((mask >> k) & 1 && (w = swap_owner_vma(h, first + k, PTE_SWAP | PTE_LOCKED, &j)))
-			pte_set(w, j, PTE_SWAP);
 	}
+	/* The ring is full: unlock what this read had, the fault tries again. */
+	swap_unlock_slots(h, lo + first, mask);
 	return -EBUSY;
 }
 
@@ -392,12 +500,13 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 			continue;
 		}
 		if (start_swap_read(h, v->swp[j], (uint32_t)(k - j),
-				    k - j == SWAP_READ_MAX ? ~0ULL : (1ULL << (k - j)) - 1)) {
+				    k - j == SWAP_READ_MAX ? ~0ULL : (1ULL << (k - j)) - 1, false)) {
 			/* The ring is full: what was not started is read another time. */
 			for (size_t m = j; m < k; m++)
 				pte_set(v, m, PTE_SWAP);
 			break;
 		}
+		__atomic_add_fetch(&h->env->swap_reading, (long)(k - j), __ATOMIC_RELAXED);
 		j = k;
 	}
 	return FAULT_WAIT;
@@ -490,6 +599,7 @@ static void swap_read_done(struct handler *h, struct io_req *r, int res)
 		pr_warn("reading %u pages back from swap slot %llu: %s", r->nr,
 			(unsigned long long)r->index, res < 0 ? strerror(-res) : "short read");
 	in = swap_install(h, r, ok);
+	__atomic_sub_fetch(&h->env->swap_reading, __builtin_popcountll(r->mask), __ATOMIC_RELAXED);
 	if (in) {
 		stat_add(&h->stats, swap_in, (uint64_t)in);
 		stat_add(&h->stats, swap_readahead, (uint64_t)in - 1);
@@ -507,8 +617,11 @@ static int handle_anon_fault(struct handler *h, struct vma *v, uintptr_t addr, b
 
 look:
 	p = pte_get(v, i);
-	if (p & PTE_LOCKED)
+	if (p & PTE_LOCKED) {
+		if ((p & PTE_SWAP) && !retry && h->env->rc->enabled)
+			swap_stream(h, v->swp[i], true); /* its read is in flight: caught up? */
 		return FAULT_WAIT; /* reclaim is moving it, or its read is in flight */
+	}
 	if (p & PTE_SWAP) {
 		int r = do_swap_page(h, v, addr, retry);
 
@@ -790,10 +903,20 @@ static void read_faults(struct handler *h)
 			t0 = now_ns();
 			write = m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE;
 			if (handle_mm_fault(h, (uintptr_t)m->arg.pagefault.address, write, false) ==
-			    FAULT_WAIT)
+			    FAULT_WAIT) {
 				park(h, (uintptr_t)m->arg.pagefault.address, write, t0);
-			else
+			} else {
 				stat_latency(&h->stats, now_ns() - t0);
+			}
+		}
+		if ((size_t)n < want * sizeof(msgs[0])) {
+			/*
+			 * Fewer than asked for: most likely all there was.  A fault
+			 * from now on wakes the multishot poll, so there is no read
+			 * that only says EAGAIN (a syscall per fault).
+			 */
+			h->uffd_ready = false;
+			return;
 		}
 	}
 }

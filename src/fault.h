@@ -28,6 +28,13 @@ struct fault_request {
 	uint64_t nr;
 };
 
+/* A stream of swap faults that come to slots in the order they were written (swap_stream). */
+struct swap_stream {
+	pthread_spinlock_t lock;
+	uint64_t start, next; /* the window read last: slots [start, next) */
+	uint32_t size; /* its size; 0: no stream yet, only a cluster read at start */
+};
+
 /* What the handler threads of one mm share. */
 struct fault_env {
 	struct mm *mm;
@@ -41,6 +48,8 @@ struct fault_env {
 	struct fault_request *reqs;
 	const void *zero; /* ZERO_BUF_PAGES pages of zeros, the source of anonymous writes */
 	struct reclaim *rc; /* the budget and the swap file */
+	struct swap_stream sst;
+	long swap_reading; /* pages locked for swap reads in flight, not yet charged */
 };
 
 #define ZERO_BUF_PAGES 512

@@ -98,8 +98,9 @@ int io_queue_read(struct io_ctx *io, struct io_req *r)
 	/*
 	 * Readahead nobody waits for goes to an io-wq worker, on the other
 	 * core: done inline it would delay the read a fault is waiting for.
+	 * Not a swap read: O_DIRECT, it only submits a request inline.
 	 */
-	if (r->background)
+	if (r->background && !r->swap)
 		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, r);
 	return 0;

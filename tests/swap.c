@@ -891,6 +891,14 @@ START_TEST(random_order_comes_back_clustered)
 	print_stats("random order", &st);
 	st.swap_in -= before.swap_in;
 	st.swap_readahead -= before.swap_readahead;
+	st.swap_faults -= before.swap_faults;
+	/*
+	 * The same order again is a stream of slots: read ahead of the
+	 * faults (swap_stream), not one cluster of 8 per fault.
+	 */
+	ck_assert_msg(st.swap_faults * 16 < st.swap_in,
+		      "%llu swap faults for %llu pages swapped in: no stream read ahead of them",
+		      (unsigned long long)st.swap_faults, (unsigned long long)st.swap_in);
 	ck_assert_msg(st.swap_in > npages / 2, "only %llu pages swapped in over two passes of %zu",
 		      (unsigned long long)st.swap_in, npages);
 	ck_assert_msg(st.swap_readahead * 2 > st.swap_in,
