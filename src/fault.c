@@ -533,6 +533,9 @@ static long swap_install(struct handler *h, const struct io_req *r, bool ok)
 
 		if (!((r->mask >> k) & 1) ||
 		    !(v = swap_owner_vma(h, (swp_entry_t)r->index + k, PTE_SWAP | PTE_LOCKED, &j))) {
+			/* Unmapped while it was read: the slot was kept for this read to free. */
+			if (((r->mask >> k) & 1) && swapcache_cmpxchg(&rc->swap, r->index + k, SC_ORPHAN, SC_NONE))
+				swap_free(&rc->swap, (swp_entry_t)r->index + k);
 			k++; /* not this read's, or unmapped or moved while it was read */
 			continue;
 		}

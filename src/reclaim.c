@@ -171,8 +171,17 @@ void reclaim_forget_pages(struct reclaim *rc, struct vma *v, size_t first, size_
 		if ((p & PTE_SWAP) && rc->enabled) {
 			swp_entry_t e = v->swp[i];
 
+			/*
+			 * A read of it is in flight and ours is the last reference:
+			 * the slot stays taken until the read lands (swap_install
+			 * frees it), or it could be handed out, written and read
+			 * again for another page before this read lands on it.
+			 */
+			if ((p & PTE_LOCKED) && swap_count(&rc->swap, e) == 1 &&
+			    swapcache_cmpxchg(&rc->swap, e, SC_NONE, SC_ORPHAN))
+				;
 			/* Only our swap cache holds it now: no one will ever read it. */
-			if (swap_free(&rc->swap, e) == 1 && swapcache_take(&rc->swap, e))
+			else if (swap_free(&rc->swap, e) == 1 && swapcache_take(&rc->swap, e))
 				swapcache_taken(rc, e);
 		}
 		if ((p & PTE_SLOT) && rc->enabled)
@@ -981,7 +990,7 @@ void reclaim_fork_prepare(struct reclaim *rc)
 				swap_dup(&rc->swap, v->swp[i]);
 	}
 	for (swp_entry_t e = 0; e < rc->swap.nr_slots; e++)
-		if (swapcache_state(&rc->swap, e) != SC_NONE)
+		if (swapcache_state(&rc->swap, e) != SC_NONE && swapcache_state(&rc->swap, e) != SC_ORPHAN)
 			swap_dup(&rc->swap, e);
 }
 
@@ -1016,6 +1025,11 @@ int reclaim_fork_child(struct reclaim *rc, int handler_wake_fd)
 	for (e = 0; e < rc->swap.nr_slots; e++) {
 		if (swapcache_state(&rc->swap, e) == SC_NONE)
 			continue;
+		if (swapcache_state(&rc->swap, e) == SC_ORPHAN) {
+			/* The parent's read, the parent's reference: not ours. */
+			swapcache_set(&rc->swap, e, SC_NONE);
+			continue;
+		}
 		swapcache_set(&rc->swap, e, SC_STAGED);
 		rc->nr_staged++;
 		if (rc->fifo_len && rc->fifo[(rc->fifo_head + rc->fifo_len - 1) % rc->fifo_cap].slot +
@@ -1045,9 +1059,12 @@ void reclaim_release_all(struct reclaim *rc)
 			reclaim_forget_pages(rc, v, 0, vma_pages(v));
 	}
 	/* A page being written too: the thread that would finish it is stopped. */
-	for (swp_entry_t e = 0; e < rc->swap.nr_slots; e++)
+	for (swp_entry_t e = 0; e < rc->swap.nr_slots; e++) {
 		if (swapcache_take(&rc->swap, e) || swapcache_cmpxchg(&rc->swap, e, SC_WRITEBACK, SC_BUSY))
 			swapcache_taken(rc, e);
+		else if (swapcache_cmpxchg(&rc->swap, e, SC_ORPHAN, SC_NONE))
+			swap_free(&rc->swap, e); /* its read will not land now */
+	}
 }
 
 int reclaim_swapin_range(struct reclaim *rc, struct vma *v, size_t first, size_t end)

@@ -38,6 +38,7 @@ enum {
 	SC_BUSY, /* being moved back, or dropped */
 	SC_WRITEBACK, /* being written */
 	SC_CLEAN, /* in the staging area and the same on disk: dropped without a write */
+	SC_ORPHAN, /* its page went (munmap) while a read of it was in flight: that read frees it */
 };
 
 /* What a page held: two independent 64-bit sums of its words (a change goes unseen at 2^-128). */

@@ -912,6 +912,48 @@ START_TEST(random_order_comes_back_clustered)
 }
 END_TEST
 
+/*
+ * munmap of pages whose reads are in flight: the stream over the first
+ * half's pages reads ahead into the second half's slots (they went out
+ * after them), and the second half goes away at once, while those reads
+ * may still be in flight.  Every slot comes back (a slot whose read was in
+ * flight is freed when the read lands, not before: it must not be handed
+ * out to another page while a read of it is under way), and the first
+ * half's data is intact.
+ */
+START_TEST(munmap_while_swap_reads_in_flight)
+{
+	const size_t budget = test_budget, len = 4 * budget, npages = len / PG, half = npages / 2;
+	struct rng r = rng_for("munmap_while_swap_reads_in_flight");
+	struct pager_engine *eng = new_engine(budget, 1, 0, NULL);
+	uint64_t *base = anon_map(eng, len);
+	struct order a = order_random(half, 0, 1, &r), b = order_random(half, 0, 1, &r), all;
+	struct mismatch m = { 0 };
+	uint64_t used;
+
+	all.n = npages;
+	all.pages = malloc(npages * sizeof(*all.pages));
+	ck_assert(all.pages);
+	for (size_t k = 0; k < half; k++) {
+		all.pages[k] = a.pages[k];
+		all.pages[half + k] = half + b.pages[k];
+	}
+	pass(base, &all, -1, 1, &m, "write, first half then second");
+	pass(base, &a, 1, -1, &m, "verify the first half, same order");
+	ck_assert_no_mismatch(m, "first half read back");
+	ck_assert_int_eq(pager_engine_munmap(eng, (char *)base + half * PG, len - half * PG), 0);
+	ck_assert_int_eq(pager_engine_munmap(eng, base, half * PG), 0);
+	cur_base = NULL;
+	used = wait_swap_used(eng, 0);
+	ck_assert_msg(used == 0, "%llu bytes of swap still in use after everything was unmapped",
+		      (unsigned long long)used);
+	free(all.pages);
+	free(a.pages);
+	free(b.pages);
+	destroy_engine(eng);
+}
+END_TEST
+
 /* ---- 6: the swap file is full ---- */
 
 /* Run with stderr going to a file; returns the descriptor to read it back from. */
@@ -1874,6 +1916,7 @@ int main(void)
 	ADD(fork_sees_swapped_pages, 60);
 	ADD(mremap_swapped_region, 60);
 	ADD(random_order_comes_back_clustered, 60);
+	ADD(munmap_while_swap_reads_in_flight, 60);
 	ADD(swap_full_no_lost_page, 60);
 	ADD(file_private_readonly, 60);
 	ADD(file_shared_writable, 120);
