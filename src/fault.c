@@ -192,6 +192,8 @@ static int start_swap_read(struct handler *h, swp_entry_t e, uint32_t n, uint64_
 		io_req_put(&h->io, r);
 		return -EBUSY;
 	}
+	/* Locked, not yet charged: the stream leaves them room (swap_read_done takes them off). */
+	__atomic_add_fetch(&h->env->swap_reading, __builtin_popcountll(mask), __ATOMIC_RELAXED);
 	return 0;
 }
 /*
@@ -271,8 +273,6 @@ static void swap_unlock_slots(struct handler *h, swp_entry_t first, uint64_t mas
 /* Lock and read, in the background, what can be read back of slots [lo, hi). */
 static void swap_read_range(struct handler *h, swp_entry_t lo, swp_entry_t hi)
 {
-	struct fault_env *env = h->env;
-
 	for (swp_entry_t s = lo; s < hi; s += SWAP_READ_MAX) {
 		swp_entry_t end = s + SWAP_READ_MAX < hi ? s + SWAP_READ_MAX : hi;
 		uint64_t mask = swap_lock_slots(h, s, end);
@@ -287,7 +287,6 @@ static void swap_read_range(struct handler *h, swp_entry_t lo, swp_entry_t hi)
 			swap_unlock_slots(h, s + first, mask);
 			return; /* the ring is full: the rest is read when it faults */
 		}
-		__atomic_add_fetch(&env->swap_reading, __builtin_popcountll(mask), __ATOMIC_RELAXED);
 	}
 }
 
@@ -389,7 +388,6 @@ static int swap_cluster_read(struct handler *h, struct vma *v, size_t i, swp_ent
 	last = 63U - (unsigned)__builtin_clzll(mask);
 	mask >>= first;
 	if (start_swap_read(h, lo + first, last - first + 1, mask, false) == 0) {
-		__atomic_add_fetch(&h->env->swap_reading, __builtin_popcountll(mask), __ATOMIC_RELAXED);
 		swap_stream(h, e, false);
 		return 0;
 	}
@@ -506,7 +504,6 @@ static int do_swap_page(struct handler *h, struct vma *v, uintptr_t addr, bool r
 				pte_set(v, m, PTE_SWAP);
 			break;
 		}
-		__atomic_add_fetch(&h->env->swap_reading, (long)(k - j), __ATOMIC_RELAXED);
 		j = k;
 	}
 	return FAULT_WAIT;
